@@ -1,0 +1,55 @@
+/** POST /api/mirror: validate, resolve against bosh.io, record the job, enqueue, 202. */
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import { isMirrorError, toErrorInfo } from '../lib/errors';
+import { jobView } from '../lib/jobs';
+import { parseRequest } from '../lib/requests';
+import { submitMirrorRequest } from '../lib/submit';
+import { json, problem, statusFor } from './responses';
+import { contextLogger, services } from './runtime';
+
+const MAX_BODY_BYTES = 16 * 1024;
+
+export async function mirrorRequest(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const log = contextLogger(context);
+  const type = request.headers.get('content-type') ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    return problem(400, 'INVALID_REQUEST', 'the body must be JSON (Content-Type: application/json)');
+  }
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > MAX_BODY_BYTES)
+    return problem(400, 'INVALID_REQUEST', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  const text = await request.text();
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
+    return problem(400, 'INVALID_REQUEST', `the body is larger than ${MAX_BODY_BYTES} bytes`);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return problem(400, 'INVALID_REQUEST', 'the body is not valid JSON');
+  }
+  try {
+    const parsed = parseRequest(body);
+    const { job } = await submitMirrorRequest(parsed, services(log), log);
+    const statusUrl = new URL(`/api/mirror/${job.series}/${job.version}`, request.url).toString();
+    return json(
+      202,
+      { series: job.series, version: job.version, status: job.status, statusUrl, job: jobView(job) },
+      { location: statusUrl, 'retry-after': '30' },
+    );
+  } catch (e) {
+    const info = toErrorInfo(e);
+    if (!isMirrorError(e)) log.error('request.failed', { error: info });
+    return problem(statusFor(info.code), info.code, info.message);
+  }
+}
+
+app.http('mirrorRequest', {
+  route: 'mirror',
+  methods: ['POST'],
+  authLevel: 'function',
+  handler: mirrorRequest,
+});

@@ -1,0 +1,14 @@
+/** Timer: asks for the newest version(s) of every configured series. */
+import { app, type InvocationContext, type Timer } from '@azure/functions';
+import { scheduleRequests } from '../lib/schedule';
+import { contextLogger, services } from './runtime';
+
+export async function mirrorSchedule(_timer: Timer, context: InvocationContext): Promise<void> {
+  const log = contextLogger(context);
+  await scheduleRequests({ ...services(log), log });
+}
+
+app.timer('mirrorSchedule', {
+  schedule: '%BASM_SCHEDULE%',
+  handler: mirrorSchedule,
+});

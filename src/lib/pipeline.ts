@@ -1,0 +1,539 @@
+/**
+ * The mirror of one (series, version), advanced one invocation at a time:
+ * resolve → check → transfer (download, extract, upload, verify) → publish → replicate → notify → cleanup.
+ * Every step starts from the job row and ends by writing it, so any invocation can pick up where
+ * the last one stopped: after a crash, a timeout, a redeploy or a spent time budget.
+ */
+import type { ContainerClient } from '@azure/storage-blob';
+import type { BoshIoClient, StemcellRelease } from './boshio';
+import type { Config } from './config';
+import { isMirrorError, MirrorError, toErrorInfo } from './errors';
+import type { GalleryPublisher } from './gallery';
+import { imageDefinitionFor } from './gallery';
+import { StaleJobError, TERMINAL, newJob, type Job, type JobStore } from './jobs';
+import type { Logger } from './log';
+import { compareVersions, toGalleryVersion } from './names';
+import type { Notifier, NotifyEvent } from './notify';
+import type { RequestQueue } from './queue';
+import type { QueueMessage } from './requests';
+import { transferStemcell, type TransferCheckpoint } from './transfer';
+
+export interface PipelineDeps {
+  config: Config;
+  jobs: JobStore;
+  queue: RequestQueue;
+  boshio: BoshIoClient;
+  container: ContainerClient;
+  gallery: GalleryPublisher | undefined;
+  notifier: Notifier | undefined;
+  log: Logger;
+  /** Identifies this worker in the lease. */
+  workerId: string;
+  /** Seconds between polls of a gallery operation. */
+  pollDelaySeconds?: number;
+  /** Called often during a transfer (the CLI's progress bar). */
+  onProgress?: (job: Job, cp: TransferCheckpoint) => void;
+}
+
+export type RunOutcome =
+  | { kind: 'finished'; job: Job }
+  | { kind: 'continued'; job: Job }
+  | { kind: 'deferred'; delaySeconds: number }
+  | { kind: 'noop'; job: Job | undefined; why: string }
+  | { kind: 'failed'; job: Job };
+
+export interface RunOptions {
+  /** Ends the invocation's work: checkpoint, enqueue a continuation, return. */
+  budget: AbortSignal;
+}
+
+const LEASE_GRACE_SECONDS = 1;
+
+/** Runs or advances the job a queue message names. Throws only for transient failures (the host retries). */
+export async function runMirror(
+  message: QueueMessage,
+  deps: PipelineDeps,
+  opts: RunOptions,
+): Promise<RunOutcome> {
+  const { log } = deps;
+  const version =
+    message.version === 'latest'
+      ? (await deps.boshio.resolve(message.series, 'latest')).version
+      : message.version;
+  const jlog = log.child({ series: message.series, version });
+  let job = await openJob(message, version, deps);
+  if (TERMINAL.has(job.status)) {
+    jlog.info('job.already-done', { status: job.status });
+    return { kind: 'noop', job, why: `job is ${job.status}` };
+  }
+  const claim = await deps.jobs.claim(job, deps.workerId, deps.config.leaseSeconds).catch((e: unknown) => {
+    if (e instanceof StaleJobError) return undefined;
+    throw e;
+  });
+  if (claim === undefined || !claim.claimed) {
+    // Someone else works on it: come back when their lease would have expired.
+    const delaySeconds = claim
+      ? Math.ceil(claim.remainingMs / 1000) + LEASE_GRACE_SECONDS
+      : LEASE_GRACE_SECONDS;
+    await deps.queue.send({ series: job.series, version: job.version, continuation: true }, delaySeconds);
+    jlog.info('job.lease-busy', { stage: job.stage, delaySeconds });
+    return { kind: 'deferred', delaySeconds };
+  }
+  job = await deps.jobs.update(claim.job, {
+    status: 'running',
+    errorCode: undefined,
+    errorMessage: undefined,
+  });
+  const step = new Steps(job, deps, opts, jlog);
+  try {
+    return await step.run();
+  } catch (e) {
+    return step.handleError(e);
+  }
+}
+
+/** Finds or creates the job; a new request re-arms a failed job (always with force, else if transient). */
+async function openJob(message: QueueMessage, version: string, deps: PipelineDeps): Promise<Job> {
+  const fresh = { ...newJob(message.series, version), force: message.force ?? false, reason: message.reason };
+  const { job } = await deps.jobs.create(fresh);
+  const rearm =
+    job.status === 'failed' && !message.continuation && (message.force === true || !job.errorPermanent);
+  if (!rearm) return job;
+  deps.log.info('job.rearmed', { series: job.series, version, force: message.force ?? false });
+  return deps.jobs.update(job, {
+    ...rearmFields(job),
+    force: message.force ?? job.force,
+    reason: message.reason ?? job.reason,
+  });
+}
+
+/** A job started again: progress already in the staged blob is kept (the page ranges tell). */
+export function rearmFields(job: Job): Partial<Job> {
+  return {
+    status: 'queued',
+    stage: 'queued',
+    errorCode: undefined,
+    errorMessage: undefined,
+    errorPermanent: false,
+    pollerState: undefined,
+    galleryImageVersionId: undefined,
+    notify: 'off',
+    notifyError: undefined,
+    leaseOwner: undefined,
+    leaseUntil: undefined,
+    // a failed verification deleted the blob: start the transfer over
+    ...(job.blobName === undefined ? { watermark: 0, uploadedBytes: 0, skippedZeroBytes: 0 } : {}),
+  };
+}
+
+class Steps {
+  constructor(
+    private job: Job,
+    private readonly deps: PipelineDeps,
+    private readonly opts: RunOptions,
+    private readonly log: Logger,
+  ) {}
+
+  private async save(changes: Partial<Job>): Promise<Job> {
+    this.job = await this.deps.jobs.renew(this.job, this.deps.config.leaseSeconds, changes);
+    return this.job;
+  }
+
+  async run(): Promise<RunOutcome> {
+    for (;;) {
+      const stage = this.job.stage;
+      this.log.info('job.stage', { stage, attempts: this.job.attempts });
+      switch (stage) {
+        case 'queued':
+        case 'resolve':
+          await this.resolve();
+          break;
+        case 'check':
+          if (await this.alreadyPublished()) return this.finish('skipped');
+          await this.save({ stage: 'transfer' });
+          break;
+        case 'transfer': {
+          const r = await this.transfer();
+          if (r) return r;
+          break;
+        }
+        case 'publish': {
+          const r = await this.publish();
+          if (r) return r;
+          break;
+        }
+        case 'replicate': {
+          const r = await this.replicate();
+          if (r) return r;
+          break;
+        }
+        case 'notify':
+          await this.notifyPublished();
+          await this.save({ stage: 'cleanup' });
+          break;
+        case 'cleanup':
+          await this.cleanup();
+          return this.finish('succeeded');
+        case 'done':
+          return this.finish(this.job.status === 'running' ? 'succeeded' : this.job.status);
+      }
+    }
+  }
+
+  private release(): StemcellRelease {
+    const j = this.job;
+    if (j.downloadUrl === undefined)
+      throw new MirrorError('INTERNAL', 'transfer started before the release was resolved');
+    return {
+      series: j.series,
+      version: j.version,
+      url: j.downloadUrl,
+      size: j.downloadTotalBytes,
+      sha256: j.archiveSha256,
+      sha1: j.archiveSha1,
+    };
+  }
+
+  private async resolve(): Promise<void> {
+    const r = await this.deps.boshio.resolve(this.job.series, this.job.version);
+    await this.save({
+      stage: 'check',
+      downloadUrl: r.url,
+      downloadTotalBytes: r.size,
+      archiveSha256: r.sha256,
+      archiveSha1: r.sha1,
+    });
+  }
+
+  /** A version already in the gallery from this very archive needs no transfer. */
+  private async alreadyPublished(): Promise<boolean> {
+    const g = this.deps.gallery;
+    const gc = this.deps.config.gallery;
+    if (!g || !gc || this.job.force) return false;
+    const definition = gc.imageName ?? this.job.series;
+    const v = await g.getVersion(definition, this.job.galleryVersion);
+    if (v?.provisioningState !== 'Succeeded') return false;
+    const same = this.job.archiveSha256 !== undefined && v.tags.stemcell_sha256 === this.job.archiveSha256;
+    if (same) {
+      this.job = await this.deps.jobs.renew(this.job, this.deps.config.leaseSeconds, {
+        definitionName: definition,
+        galleryImageVersionId: v.id,
+      });
+    }
+    return same;
+  }
+
+  private blobName(): string {
+    return `${this.job.series}/${this.job.version}.vhd`;
+  }
+
+  private async transfer(): Promise<RunOutcome | undefined> {
+    const { deps } = this;
+    await deps.container.createIfNotExists();
+    const blobName = this.job.blobName ?? this.blobName();
+    const blob = deps.container.getPageBlobClient(blobName);
+    const release = this.release();
+    const resume =
+      this.job.watermark > 0 && this.job.vhdBytes !== undefined
+        ? {
+            watermark: this.job.watermark,
+            downloadedBytes: 0,
+            uploadedBytes: this.job.uploadedBytes,
+            skippedZeroBytes: this.job.skippedZeroBytes,
+            vhdBytes: this.job.vhdBytes,
+          }
+        : undefined;
+    const sentBefore = this.job.sentBytes;
+    await this.save({ blobName, passes: this.job.passes + 1 });
+    const result = await transferStemcell({
+      source: {
+        open: (signal) => deps.boshio.openDownload(release, { signal }),
+        size: release.size,
+        sha256: release.sha256,
+        sha1: release.sha1,
+      },
+      blob,
+      resume,
+      signal: this.opts.budget,
+      log: this.log,
+      onCheckpoint: async (cp) => {
+        await this.save(progressFields(cp));
+      },
+      onProgress: deps.onProgress && ((cp) => deps.onProgress?.(this.job, cp)),
+    });
+    const sent = (r: { checkpoint: TransferCheckpoint }, extra: number) => ({
+      ...progressFields(r.checkpoint),
+      sentBytes: sentBefore + extra,
+    });
+    if (!result.done) {
+      this.job = await deps.jobs.release(this.job, { ...sent(result, 0), status: 'waiting' });
+      await deps.queue.send({ series: this.job.series, version: this.job.version, continuation: true });
+      this.log.info('job.continued', { stage: 'transfer', watermark: result.checkpoint.watermark });
+      return { kind: 'continued', job: this.job };
+    }
+    this.log.info('transfer.verified', {
+      vhdBytes: result.vhdBytes,
+      sentBytes: result.sentBytes,
+      imageSha256: result.imageSha256,
+    });
+    await this.save({
+      ...sent(result, result.sentBytes),
+      vhdBytes: result.vhdBytes,
+      imageSha256: result.imageSha256,
+      imageSha1: result.imageSha1,
+      cloudProperties: JSON.stringify(result.manifest.cloudProperties),
+      stage: deps.gallery ? 'publish' : 'done',
+    });
+    if (!deps.gallery) return this.finish('staged');
+    return undefined;
+  }
+
+  private async publish(): Promise<RunOutcome | undefined> {
+    const g = this.deps.gallery!;
+    const gc = this.deps.config.gallery!;
+    const spec = imageDefinitionFor(
+      JSON.parse(this.job.cloudProperties ?? '{}') as Record<string, unknown>,
+      gc,
+    );
+    await g.ensureImageDefinition(spec);
+    const gv = this.job.galleryVersion;
+    const existing = await g.getVersion(spec.name, gv);
+    if (existing) {
+      const same = existing.tags.image_sha256 === this.job.imageSha256;
+      if (existing.provisioningState === 'Succeeded' && same && !this.job.force) {
+        await this.save({ definitionName: spec.name, galleryImageVersionId: existing.id });
+        await this.deleteStagedBlob();
+        return this.finish('skipped');
+      }
+      if (existing.provisioningState === 'Succeeded' && !same && !this.job.force) {
+        throw new MirrorError(
+          'GALLERY_CONFLICT',
+          `gallery image ${spec.name} version ${gv} already exists with different content ` +
+            `(image_sha256 ${existing.tags.image_sha256 ?? 'not tagged'}, this stemcell ${this.job.imageSha256}); ` +
+            'request it with force to replace it',
+        );
+      }
+      if (['Creating', 'Updating'].includes(existing.provisioningState) && !this.job.force) {
+        // Our own create from an invocation that died before it saved the poller: follow it.
+        await this.save({ definitionName: spec.name, stage: 'replicate', pollerState: undefined });
+        return undefined;
+      }
+      // force, or a Failed version: delete it, then create it again.
+      this.log.info('gallery.replace', {
+        definition: spec.name,
+        galleryVersion: gv,
+        state: existing.provisioningState,
+      });
+      const state = await g.beginDeleteVersion(spec.name, gv);
+      while ((await g.pollDelete(state)) === 'running') {
+        if (this.opts.budget.aborted) return this.wait({ definitionName: spec.name });
+        await delay(this.pollDelayMs());
+      }
+    }
+    const versions = await g.listVersions(spec.name);
+    const excludeFromLatest = versions.some((v) => v.name !== gv && compareVersions(v.name, gv) > 0);
+    const sourceUri = this.deps.container.getBlobClient(this.job.blobName ?? this.blobName()).url;
+    const pollerState = await g.beginCreateVersion(spec.name, gv, {
+      sourceUri,
+      excludeFromLatest,
+      tags: this.versionTags(sourceUri),
+    });
+    this.log.info('gallery.version-started', {
+      definition: spec.name,
+      galleryVersion: gv,
+      excludeFromLatest,
+    });
+    await this.save({ definitionName: spec.name, pollerState, stage: 'replicate', force: false });
+    return undefined;
+  }
+
+  private versionTags(sourceUri: string): Record<string, string> {
+    const j = this.job;
+    return {
+      // The BOSH Azure CPI compares this tag to decide whether a version holds the same stemcell.
+      image_sha256: j.imageSha256 ?? '',
+      stemcell_series: j.series,
+      stemcell_version: j.version,
+      stemcell_sha256: j.archiveSha256 ?? '',
+      source_url: j.downloadUrl ?? '',
+      staged_blob: sourceUri.split('?')[0] ?? '',
+      mirrored_by: 'bosh-azure-stemcell-mirror',
+    };
+  }
+
+  private async replicate(): Promise<RunOutcome | undefined> {
+    const g = this.deps.gallery!;
+    const definition = this.job.definitionName!;
+    if (this.job.pollerState !== undefined) {
+      const r = await g.pollVersion(this.job.pollerState);
+      if (r.status === 'running') return this.wait({ pollerState: r.state });
+      if (r.status === 'failed') {
+        // The staged blob stays for a retry.
+        throw new MirrorError(
+          'GALLERY_FAILED',
+          `image version creation failed: ${r.error.code}: ${r.error.message}`,
+          {
+            permanent: true,
+          },
+        );
+      }
+      await this.save({ galleryImageVersionId: r.version.id, pollerState: undefined, stage: 'notify' });
+      return undefined;
+    }
+    const v = await g.getVersion(definition, this.job.galleryVersion);
+    if (!v) {
+      await this.save({ stage: 'publish' });
+      return undefined;
+    }
+    if (v.provisioningState === 'Succeeded') {
+      await this.save({ galleryImageVersionId: v.id, stage: 'notify' });
+      return undefined;
+    }
+    if (v.provisioningState === 'Failed') {
+      throw new MirrorError('GALLERY_FAILED', `image version ${definition}/${v.name} ended Failed`, {
+        permanent: true,
+      });
+    }
+    return this.wait({});
+  }
+
+  /** Saves, frees the lease and asks for another look after the poll delay. */
+  private async wait(changes: Partial<Job>): Promise<RunOutcome> {
+    this.job = await this.deps.jobs.release(this.job, { ...changes, status: 'waiting' });
+    await this.deps.queue.send(
+      { series: this.job.series, version: this.job.version, continuation: true },
+      this.deps.pollDelaySeconds ?? 30,
+    );
+    return { kind: 'continued', job: this.job };
+  }
+
+  private pollDelayMs(): number {
+    return Math.min(5, this.deps.pollDelaySeconds ?? 5) * 1000;
+  }
+
+  private async notifyPublished(): Promise<void> {
+    const n = this.deps.notifier;
+    if (!n) {
+      await this.save({ notify: 'off' });
+      return;
+    }
+    if (this.job.notify === 'sent') return;
+    // 'sending' marks a dispatch that may have left: a crash right after it sends it again (at least once).
+    await this.save({ notify: 'sending' });
+    const gc = this.deps.config.gallery;
+    const event: NotifyEvent = {
+      kind: 'published',
+      series: this.job.series,
+      version: this.job.version,
+      ...(gc && this.job.definitionName
+        ? {
+            galleryImageName: this.job.definitionName,
+            galleryImageVersion: this.job.galleryVersion,
+            ...(this.job.galleryImageVersionId
+              ? { galleryImageVersionId: this.job.galleryImageVersionId }
+              : {}),
+          }
+        : {}),
+    };
+    try {
+      await n.notify(event);
+      await this.save({ notify: 'sent', notifyError: undefined });
+    } catch (e) {
+      // A lost notification never un-publishes: record it and carry on.
+      const info = toErrorInfo(e);
+      this.log.warn('notify.failed', { error: info });
+      await this.save({ notify: 'failed', notifyError: `${info.code}: ${info.message}` });
+    }
+  }
+
+  private async deleteStagedBlob(): Promise<void> {
+    if (this.deps.config.keepSourceVhd || this.job.blobName === undefined) return;
+    await this.deps.container.getBlobClient(this.job.blobName).deleteIfExists();
+  }
+
+  private async cleanup(): Promise<void> {
+    await this.deleteStagedBlob();
+    const keep = this.deps.config.retainVersions;
+    const g = this.deps.gallery;
+    if (!g || keep <= 0 || !this.job.definitionName) return;
+    const latest = await this.deps.boshio.resolve(this.job.series, 'latest').catch(() => undefined);
+    const versions = await g.listVersions(this.job.definitionName);
+    const protect = [this.job.galleryVersion, ...(latest ? [toGalleryVersion(latest.version)] : [])];
+    for (const v of g.selectForRetention(versions, keep, protect)) {
+      this.log.info('retention.delete', { definition: this.job.definitionName, galleryVersion: v.name });
+      await g.beginDeleteVersion(this.job.definitionName, v.name);
+      const staged = v.tags.staged_blob;
+      if (staged?.startsWith(this.deps.container.url)) {
+        const name = decodeURIComponent(staged.slice(this.deps.container.url.length + 1));
+        await this.deps.container.getBlobClient(name).deleteIfExists();
+      }
+    }
+  }
+
+  private async finish(status: 'succeeded' | 'skipped' | 'staged' | Job['status']): Promise<RunOutcome> {
+    this.job = await this.deps.jobs.release(this.job, { status, stage: 'done' });
+    this.log.info('job.finished', { status });
+    return { kind: 'finished', job: this.job };
+  }
+
+  /** Records the failure. Permanent: the job fails now. Transient: rethrown for the host's retry. */
+  async handleError(e: unknown): Promise<RunOutcome> {
+    if (e instanceof StaleJobError) {
+      this.log.warn('job.lost-lease', { stage: this.job.stage });
+      return { kind: 'noop', job: undefined, why: 'another worker took the job' };
+    }
+    const info = toErrorInfo(e);
+    const permanent = isMirrorError(e) && e.permanent;
+    this.log.error(permanent ? 'job.failed' : 'job.error', { stage: this.job.stage, error: info });
+    const fields = {
+      errorCode: info.code,
+      errorMessage: info.message.slice(0, 2000),
+      errorPermanent: permanent,
+    };
+    try {
+      if (!permanent) {
+        this.job = await this.deps.jobs.release(this.job, { ...fields, status: 'queued' });
+        throw e;
+      }
+      this.job = await this.deps.jobs.release(this.job, { ...fields, status: 'failed' });
+    } catch (writeError) {
+      if (writeError === e) throw e;
+      this.log.error('job.record-failed', { error: toErrorInfo(writeError) });
+      throw e;
+    }
+    await notifyFailure(this.job, this.deps);
+    return { kind: 'failed', job: this.job };
+  }
+}
+
+function progressFields(cp: TransferCheckpoint): Partial<Job> {
+  return {
+    watermark: cp.watermark,
+    downloadedBytes: cp.downloadedBytes,
+    uploadedBytes: cp.uploadedBytes,
+    skippedZeroBytes: cp.skippedZeroBytes,
+    vhdBytes: cp.vhdBytes,
+  };
+}
+
+/** Tells downstream that a job failed for good (BASM_NOTIFY_ON_FAILURE). Never throws. */
+export async function notifyFailure(
+  job: Job,
+  deps: Pick<PipelineDeps, 'notifier' | 'config' | 'log'>,
+): Promise<void> {
+  if (!deps.notifier || !deps.config.notify.onFailure) return;
+  try {
+    await deps.notifier.notify({
+      kind: 'failed',
+      series: job.series,
+      version: job.version,
+      error: { code: job.errorCode ?? 'INTERNAL', message: job.errorMessage ?? '' },
+    });
+  } catch (e) {
+    deps.log.warn('notify.failed', { series: job.series, version: job.version, error: toErrorInfo(e) });
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
