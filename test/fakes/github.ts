@@ -38,6 +38,8 @@ export interface AcceptedDispatch {
   readonly inputs: Readonly<Record<string, string>>;
   readonly token: string;
   readonly userAgent: string;
+  readonly accept: string;
+  readonly apiVersion: string;
 }
 
 export interface SeenRequest {
@@ -57,6 +59,8 @@ export interface FakeGithub {
   readonly requests: SeenRequest[];
   /** The next `count` requests (after none are pending) fail with `fault`. */
   failNext(count: number, fault: Fault): void;
+  /** Drops faults not yet used. */
+  clearFaults(): void;
   /** Replaces the accepted tokens: the old ones answer 401 Bad credentials from now on. */
   rotateTokens(tokens: readonly string[]): void;
   close(): Promise<void>;
@@ -229,6 +233,8 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
         inputs,
         token,
         userAgent: req.headers['user-agent'] ?? '',
+        accept: req.headers.accept ?? '',
+        apiVersion: String(req.headers['x-github-api-version']),
       });
       send(res, 204);
       return 204;
@@ -264,6 +270,9 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
     requests,
     failNext(count, fault) {
       for (let i = 0; i < count; i++) faults.push(fault);
+    },
+    clearFaults() {
+      faults.length = 0;
     },
     rotateTokens(next) {
       tokens = new Set(next);
