@@ -198,7 +198,7 @@ async function dispatchOnce(url: string, body: string, token: string, timeoutMs:
       : `network error ${typeof code === 'string' ? code : ''}`;
     return { outcome: 'retry', reason: reason.trim(), retryAfterMs: undefined };
   }
-  if (res.status === 204 || (res.status >= 200 && res.status < 300)) {
+  if (res.ok) {
     await res.body?.cancel();
     return { outcome: 'sent' };
   }
