@@ -9,5 +9,7 @@ export default defineConfig({
     // Each file starts its own Azurite and fakes on free ports; two cores, so two workers.
     pool: 'forks',
     maxWorkers: 2,
+    // In CI a JSON report as well, from which .ci/run prints the closing "N passed, N failed" line.
+    reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-results.json' }]] : ['default'],
   },
 });
