@@ -5,7 +5,7 @@
  * test and counted, and every request is logged so tests can assert what the client really sent.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
@@ -57,6 +57,8 @@ export interface FakeBoshIo {
   readonly requests: RequestLogEntry[];
   /** Replaces a series' API answer with raw entries, in the given order (a recorded bosh.io answer). */
   seed(series: string, entries: BoshIoApiEntry[]): void;
+  /** Seeds a series from a saved API answer (a JSON array; small, so read whole). */
+  seedFromFile(series: string, path: string): void;
   /** Adds a downloadable release; its entry is inserted newest first and points at the fake. */
   addRelease(input: AddReleaseInput): Promise<BoshIoApiEntry>;
   /** Swaps the content of a release (new ETag and Last-Modified), as a re-upload would. */
@@ -413,6 +415,11 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
     fired,
     seed(series, entries) {
       apiEntries.set(series, [...entries]);
+    },
+    seedFromFile(series, path) {
+      const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
+      if (!Array.isArray(parsed)) throw new Error(`${path} is not an API answer (expected a JSON array)`);
+      apiEntries.set(series, parsed as BoshIoApiEntry[]);
     },
     async addRelease(input) {
       const { object, sums } = await newObject(input.body);
