@@ -127,6 +127,31 @@ export function fixedVhdFooterProblem(footer: Buffer, blobSize: number): string 
   return undefined;
 }
 
+/**
+ * A fixed-VHD footer for a disk of `virtualSize` bytes, for tests to stage blobs with. `diskType` and
+ * `checksumDelta` make broken ones.
+ */
+export function buildVhdFooter(
+  virtualSize: number,
+  o: { diskType?: number; checksumDelta?: number } = {},
+): Buffer {
+  const f = Buffer.alloc(512);
+  f.write('conectix', 0, 'latin1');
+  f.writeUInt32BE(2, 8); // features: reserved bit
+  f.writeUInt32BE(0x00010000, 12); // format version 1.0
+  f.writeBigUInt64BE(0xffffffffffffffffn, 16); // data offset: none for fixed disks
+  f.write('basm', 28, 'latin1');
+  f.write('Wi2k', 36, 'latin1');
+  f.writeBigUInt64BE(BigInt(virtualSize), 40);
+  f.writeBigUInt64BE(BigInt(virtualSize), 48);
+  f.writeUInt32BE(o.diskType ?? 2, 60);
+  randomBytes(16).copy(f, 68);
+  let sum = 0;
+  for (const b of f) sum += b;
+  f.writeUInt32BE(((~sum >>> 0) + (o.checksumDelta ?? 0)) >>> 0, 64);
+  return f;
+}
+
 // --- request bodies ---
 
 function loadValidators(): { image: ValidateFunction; version: ValidateFunction } {
@@ -352,8 +377,8 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
     }
     const blob = await opts.blobExists(uri);
     if (!blob) throw bad(`The blob "${uri}" does not exist`);
-    if (!blob.pageBlob) throw bad(`The blob "${uri}" is not a page blob`);
     if (blob.size % 512 !== 0) throw bad(`The blob size ${blob.size} is not a multiple of 512 bytes`);
+    if (!blob.pageBlob) throw bad(`The blob "${uri}" is not a page blob`);
     const problem = fixedVhdFooterProblem(blob.footer, blob.size);
     if (problem) throw bad(`The blob "${uri}" is not a fixed VHD: ${problem}`);
   }

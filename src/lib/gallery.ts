@@ -1,0 +1,530 @@
+/**
+ * Publishing to an Azure Compute Gallery: the image definition named the way the BOSH Azure CPI
+ * names its own, image versions created from the staged page blob, and deletes for retention.
+ *
+ * Long-running operations are never waited on here (except definitions, which are quick): a begin
+ * call returns the poller's serialized state, the job stores it, and a later invocation advances it
+ * one poll at a time, so no invocation outlives its time budget.
+ */
+import {
+  ComputeManagementClient,
+  restorePoller,
+  type GalleryImage,
+  type GalleryImageVersion,
+} from '@azure/arm-compute';
+import type { TokenCredential } from '@azure/identity';
+import type { GalleryConfig } from './config';
+import { MirrorError } from './errors';
+import { silentLogger, type Logger } from './log';
+import { compareVersions, toGalleryVersion } from './names';
+
+export interface ImageDefinitionSpec {
+  name: string;
+  publisher: string;
+  offer: string;
+  sku: string;
+  hyperVGeneration: 'V1' | 'V2';
+  architecture: 'x64' | 'Arm64';
+  features: Array<{ name: string; value: string }>;
+  osType: 'Linux' | 'Windows';
+}
+
+export interface VersionInfo {
+  name: string;
+  provisioningState: string;
+  tags: Record<string, string>;
+  id: string;
+  excludeFromLatest: boolean;
+  sourceUri: string | undefined;
+  publishedDate: string | undefined;
+}
+
+export type VersionPoll =
+  | { status: 'running'; state: string }
+  | { status: 'succeeded'; version: VersionInfo }
+  | { status: 'failed'; error: { code: string; message: string } };
+
+export interface GalleryPublisherOptions {
+  endpoint: string;
+  log?: Logger;
+  /** SDK retries of 429/5xx/network errors; the defaults suit Azure, tests shorten the delays. */
+  retry?: { maxRetries?: number; retryDelayInMs?: number; maxRetryDelayInMs?: number };
+  /** Pause between polls while waiting for an image definition (default 5 s). */
+  definitionPollIntervalMs?: number;
+  /** Longest wait for an image definition to be created (default 5 min). */
+  definitionTimeoutMs?: number;
+}
+
+/** The reference the mirror leaves in `stemcell_references`, so a director never deletes a mirrored version. */
+export const MIRROR_STEMCELL_REFERENCE = 'bosh-azure-stemcell-mirror';
+
+const DEFAULT_GENERATION = 'gen1';
+const IN_PROGRESS = new Set(['Creating', 'Updating', 'Deleting', 'Migrating']);
+
+// --- CPI-compatible naming -------------------------------------------------------------------
+
+function generationOf(cp: Record<string, unknown>): string {
+  const g = cp.generation;
+  return typeof g === 'string' && g !== '' ? g : DEFAULT_GENERATION;
+}
+
+function isGen1(cp: Record<string, unknown>): boolean {
+  return generationOf(cp).toLowerCase() === DEFAULT_GENERATION;
+}
+
+/** Ruby truthiness, as the CPI tests these flags: only false and nil are false. */
+function rubyFlag(v: unknown): 'True' | 'False' {
+  return v === false || v === null || v === undefined ? 'False' : 'True';
+}
+
+function diskControllerName(c: unknown): string {
+  const s = String(c);
+  if (s.toLowerCase() === 'scsi') return 'SCSI';
+  if (s.toLowerCase() === 'nvme') return 'NVMe';
+  return s;
+}
+
+/** Features the CPI derives from stemcell.MF; gen1 definitions carry none. */
+function featuresOf(cp: Record<string, unknown>): Array<{ name: string; value: string }> {
+  if (isGen1(cp)) return [];
+  const features: Array<{ name: string; value: string }> = [];
+  const controllers = cp.disk_controller_types;
+  if (Array.isArray(controllers) && controllers.length > 0) {
+    features.push({ name: 'DiskControllerTypes', value: controllers.map(diskControllerName).join(',') });
+  }
+  if ('accelerated_networking' in cp) {
+    features.push({ name: 'IsAcceleratedNetworkSupported', value: rubyFlag(cp.accelerated_networking) });
+  }
+  if ('hibernation' in cp) features.push({ name: 'IsHibernateSupported', value: rubyFlag(cp.hibernation) });
+  if ('security_type' in cp) features.push({ name: 'SecurityType', value: String(cp.security_type) });
+  return features;
+}
+
+function architectureOf(cp: Record<string, unknown>): 'x64' | 'Arm64' {
+  const a = typeof cp.architecture === 'string' ? cp.architecture.toLowerCase() : '';
+  if (a === '' || a === 'x86_64' || a === 'x64' || a === 'amd64') return 'x64';
+  if (a === 'arm64' || a === 'aarch64') return 'Arm64';
+  throw new MirrorError(
+    'ARCHIVE_INVALID',
+    `stemcell.MF architecture "${String(cp.architecture)}" is not x86_64 or arm64`,
+  );
+}
+
+function osTypeOf(cp: Record<string, unknown>): 'Linux' | 'Windows' {
+  const o = typeof cp.os_type === 'string' ? cp.os_type.toLowerCase() : 'linux';
+  if (o === 'linux') return 'Linux';
+  if (o === 'windows') return 'Windows';
+  throw new MirrorError(
+    'ARCHIVE_INVALID',
+    `stemcell.MF os_type "${String(cp.os_type)}" is not linux or windows`,
+  );
+}
+
+/**
+ * The image definition for a stemcell, from stemcell.MF `cloud_properties`, named as the BOSH Azure
+ * CPI names it (definition `name` for gen1, `name-generation` otherwise; publisher bosh, offer = the
+ * definition name, SKU = the generation), so a director using the same gallery finds it. Settings
+ * override the name and identity.
+ */
+export function imageDefinitionFor(
+  cloudProperties: Record<string, unknown>,
+  gallery: GalleryConfig,
+): ImageDefinitionSpec {
+  const baseName = cloudProperties.name;
+  if (typeof baseName !== 'string' || baseName === '') {
+    throw new MirrorError('ARCHIVE_INVALID', 'stemcell.MF cloud_properties has no name');
+  }
+  const generation = generationOf(cloudProperties);
+  const cpiName = isGen1(cloudProperties) ? baseName : `${baseName}-${generation}`;
+  const name = gallery.imageName ?? cpiName;
+  const hv = generation.toLowerCase().replace(/^gen/, '');
+  if (hv !== '1' && hv !== '2') {
+    throw new MirrorError('ARCHIVE_INVALID', `stemcell.MF generation "${generation}" is not gen1 or gen2`);
+  }
+  return {
+    name,
+    publisher: gallery.publisher,
+    offer: gallery.offer ?? name,
+    sku: gallery.sku ?? generation,
+    hyperVGeneration: hv === '1' ? 'V1' : 'V2',
+    architecture: architectureOf(cloudProperties),
+    features: featuresOf(cloudProperties),
+    osType: osTypeOf(cloudProperties),
+  };
+}
+
+/** Ruby's `to_s` for the values stemcell.MF holds, as the CPI writes them into tags. */
+function rubyToS(v: unknown): string {
+  if (v === null || v === undefined) return '';
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (Array.isArray(v))
+    return `[${v.map((x) => (typeof x === 'string' ? JSON.stringify(x) : rubyToS(x))).join(', ')}]`;
+  return JSON.stringify(v);
+}
+
+const TAG_NAME_FORBIDDEN = /[<>%&\\?/]/;
+
+/**
+ * The tags the CPI writes on the versions it creates: every cloud property, plus `image` (its
+ * publisher/offer/sku/version), the gallery and definition names, `image_sha256` (sha256 of the
+ * `image` entry) and `stemcell_references`. A director that finds a version by these reuses it when
+ * the sha256 matches, and refuses a version without `stemcell_references` as not its own.
+ * Properties Azure cannot hold as tags (too long, forbidden characters, over 50) are left out.
+ */
+export function cpiVersionTags(
+  cloudProperties: Record<string, unknown>,
+  spec: ImageDefinitionSpec,
+  p: { galleryName: string; galleryVersion: string; imageSha256: string },
+): Record<string, string> {
+  const own: Record<string, string> = {
+    image: JSON.stringify({
+      publisher: spec.publisher,
+      offer: spec.offer,
+      sku: spec.sku,
+      version: p.galleryVersion,
+    }),
+    compute_gallery_name: p.galleryName,
+    compute_gallery_image_definition: spec.name,
+    image_sha256: p.imageSha256,
+    stemcell_references: MIRROR_STEMCELL_REFERENCE,
+  };
+  const tags: Record<string, string> = {};
+  const room = 50 - Object.keys(own).length;
+  for (const [k, v] of Object.entries(cloudProperties)) {
+    if (k in own || Object.keys(tags).length >= room) continue;
+    const value = rubyToS(v);
+    if (k.length > 512 || TAG_NAME_FORBIDDEN.test(k) || value.length > 256) continue;
+    tags[k] = value;
+  }
+  return { ...tags, ...own };
+}
+
+// --- errors ------------------------------------------------------------------------------------
+
+interface RestErrorLike {
+  name: string;
+  message: string;
+  statusCode?: number;
+  code?: string;
+  details?: unknown;
+}
+
+function isRestError(e: unknown): e is RestErrorLike {
+  return e instanceof Error && e.name === 'RestError';
+}
+
+/** Azure's own `{ code, message }` of a failed request. */
+function azureError(e: RestErrorLike): { code: string; message: string } {
+  const detail = (e.details as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  const code = typeof detail?.code === 'string' ? detail.code : (e.code ?? `HTTP${e.statusCode ?? ''}`);
+  const message = typeof detail?.message === 'string' ? detail.message : e.message;
+  return { code, message };
+}
+
+function isTransientStatus(status: number | undefined): boolean {
+  return status === undefined || status === 408 || status === 429 || status >= 500;
+}
+
+/** Our error for anything a gallery call threw: 409 a conflict, other 4xx permanent, the rest retried. */
+export function toGalleryError(e: unknown, what: string): MirrorError {
+  if (e instanceof MirrorError) return e;
+  if (isRestError(e)) {
+    const { code, message } = azureError(e);
+    const text = `${what}: Azure answered ${e.statusCode ?? 'no status'} ${code}: ${message}`;
+    if (e.statusCode === 409) return new MirrorError('GALLERY_CONFLICT', text, { cause: e });
+    return new MirrorError('GALLERY_FAILED', text, { permanent: !isTransientStatus(e.statusCode), cause: e });
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return new MirrorError('GALLERY_FAILED', `${what}: ${message}`, { permanent: false, cause: e });
+}
+
+const LRO_FAILED = /^The long-running operation has failed\. ([^.\s]+)\. ([\s\S]*)$/;
+
+/** The Azure error of an operation that ended Failed (core-lro folds it into its message). */
+function operationError(e: unknown): { code: string; message: string } {
+  if (isRestError(e)) return azureError(e);
+  const text = e instanceof Error ? e.message : String(e);
+  const m = LRO_FAILED.exec(text);
+  return m ? { code: m[1]!, message: m[2]! } : { code: 'OperationFailed', message: text };
+}
+
+// --- versions ------------------------------------------------------------------------------------
+
+export function toVersionInfo(v: GalleryImageVersion): VersionInfo {
+  return {
+    name: v.name ?? '',
+    provisioningState: v.provisioningState ?? 'Unknown',
+    tags: { ...(v.tags ?? {}) },
+    id: v.id ?? '',
+    excludeFromLatest: v.publishingProfile?.excludeFromLatest ?? false,
+    sourceUri: v.storageProfile?.osDiskImage?.source?.uri,
+    publishedDate: v.publishingProfile?.publishedDate?.toISOString(),
+  };
+}
+
+/** Compatibility of an existing definition: what Azure will never change in place. */
+function incompatibility(existing: GalleryImage, spec: ImageDefinitionSpec): string | undefined {
+  const have = {
+    osType: existing.osType,
+    hyperVGeneration: existing.hyperVGeneration ?? 'V1',
+    architecture: existing.architecture ?? 'x64',
+  };
+  for (const key of ['osType', 'hyperVGeneration', 'architecture'] as const) {
+    if (have[key] !== spec[key]) return `${key} is ${have[key]}, the stemcell needs ${spec[key]}`;
+  }
+  return undefined;
+}
+
+export class GalleryPublisher {
+  private readonly client: ComputeManagementClient;
+  private readonly log: Logger;
+  private readonly rg: string;
+  private readonly name: string;
+
+  constructor(
+    private readonly gallery: GalleryConfig,
+    credential: TokenCredential,
+    private readonly opts: GalleryPublisherOptions,
+  ) {
+    this.client = new ComputeManagementClient(credential, gallery.subscriptionId, {
+      endpoint: opts.endpoint,
+      ...(opts.retry ? { retryOptions: opts.retry } : {}),
+    });
+    this.log = (opts.log ?? silentLogger).child({ gallery: gallery.galleryName });
+    this.rg = gallery.resourceGroup;
+    this.name = gallery.galleryName;
+  }
+
+  /** Creates the definition if missing and waits for it; an incompatible one is a conflict. */
+  async ensureImageDefinition(spec: ImageDefinitionSpec): Promise<void> {
+    const what = `image definition ${this.name}/${spec.name}`;
+    const existing = await this.getDefinition(spec.name, what);
+    if (existing && existing.provisioningState !== 'Failed') {
+      const problem = incompatibility(existing, spec);
+      if (problem) {
+        throw new MirrorError(
+          'GALLERY_CONFLICT',
+          `The ${what} exists but does not fit this stemcell: ${problem}. Set BASM_GALLERY_IMAGE_NAME to use another definition.`,
+        );
+      }
+      const id = existing.identifier;
+      if (id && (id.publisher !== spec.publisher || id.offer !== spec.offer || id.sku !== spec.sku)) {
+        this.log.warn('gallery.definition.identifier-differs', {
+          definition: spec.name,
+          existing: `${id.publisher}/${id.offer}/${id.sku}`,
+          wanted: `${spec.publisher}/${spec.offer}/${spec.sku}`,
+        });
+      }
+      return;
+    }
+    this.log.info('gallery.definition.create', { definition: spec.name });
+    const body: GalleryImage = {
+      location: this.gallery.region,
+      description: 'BOSH stemcell mirrored from bosh.io',
+      osType: spec.osType,
+      osState: 'Generalized',
+      hyperVGeneration: spec.hyperVGeneration,
+      architecture: spec.architecture,
+      identifier: { publisher: spec.publisher, offer: spec.offer, sku: spec.sku },
+      ...(spec.features.length > 0 ? { features: spec.features } : {}),
+    };
+    const abort = AbortSignal.timeout(this.opts.definitionTimeoutMs ?? 300_000);
+    try {
+      await this.client.galleryImages
+        .createOrUpdate(this.rg, this.name, spec.name, body, {
+          updateIntervalInMs: this.opts.definitionPollIntervalMs ?? 5000,
+        })
+        .pollUntilDone({ abortSignal: abort });
+    } catch (e) {
+      throw toGalleryError(e, `Creating the ${what}`);
+    }
+  }
+
+  private async getDefinition(definition: string, what: string): Promise<GalleryImage | undefined> {
+    try {
+      return await this.client.galleryImages.get(this.rg, this.name, definition);
+    } catch (e) {
+      if (isRestError(e) && e.statusCode === 404) return undefined;
+      throw toGalleryError(e, `Reading the ${what}`);
+    }
+  }
+
+  async getVersion(definition: string, version: string): Promise<VersionInfo | undefined> {
+    try {
+      return toVersionInfo(
+        await this.client.galleryImageVersions.get(this.rg, this.name, definition, version),
+      );
+    } catch (e) {
+      if (isRestError(e) && e.statusCode === 404) return undefined;
+      throw toGalleryError(e, `Reading image version ${definition}/${version}`);
+    }
+  }
+
+  /** All versions of a definition (none when the definition does not exist). */
+  async listVersions(definition: string): Promise<VersionInfo[]> {
+    const out: VersionInfo[] = [];
+    try {
+      for await (const v of this.client.galleryImageVersions.listByGalleryImage(
+        this.rg,
+        this.name,
+        definition,
+      )) {
+        out.push(toVersionInfo(v));
+      }
+    } catch (e) {
+      if (isRestError(e) && e.statusCode === 404) return [];
+      throw toGalleryError(e, `Listing image versions of ${definition}`);
+    }
+    return out;
+  }
+
+  /** Starts creating `version` (a stemcell version is normalised, 1.682 → 1.682.0); returns the poller state. */
+  async beginCreateVersion(
+    definition: string,
+    version: string,
+    p: { sourceUri: string; tags: Record<string, string>; excludeFromLatest: boolean },
+  ): Promise<string> {
+    const name = toGalleryVersion(version);
+    const g = this.gallery;
+    const body: GalleryImageVersion = {
+      location: g.region,
+      tags: p.tags,
+      publishingProfile: {
+        targetRegions: g.targetRegions.map((t) => ({
+          name: t.name,
+          regionalReplicaCount: t.replicas,
+          storageAccountType: g.storageAccountType,
+        })),
+        storageAccountType: g.storageAccountType,
+        excludeFromLatest: p.excludeFromLatest,
+      },
+      storageProfile: {
+        osDiskImage: {
+          hostCaching: 'ReadOnly',
+          source: { storageAccountId: g.storageAccountId, uri: p.sourceUri },
+        },
+      },
+    };
+    this.log.info('gallery.version.create', {
+      definition,
+      version: name,
+      excludeFromLatest: p.excludeFromLatest,
+    });
+    const poller = this.client.galleryImageVersions.createOrUpdate(
+      this.rg,
+      this.name,
+      definition,
+      name,
+      body,
+    );
+    try {
+      // The poller is also a promise of the final result: never await it, only its first request.
+      await poller.submitted();
+      return await poller.serialize();
+    } catch (e) {
+      throw toGalleryError(e, `Creating image version ${definition}/${name}`);
+    }
+  }
+
+  /** One poll of a create started by beginCreateVersion; a transient error throws and leaves `state` valid. */
+  async pollVersion(state: string): Promise<VersionPoll> {
+    const poller = this.restore(state, this.client.galleryImageVersions.createOrUpdate);
+    const what = `Polling image version creation`;
+    try {
+      await poller.poll();
+    } catch (e) {
+      if (isRestError(e) && isTransientStatus(e.statusCode)) throw toGalleryError(e, what);
+      if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw toGalleryError(e, what);
+      return { status: 'failed', error: operationError(e) };
+    }
+    const s = poller.operationState;
+    if (s?.status === 'succeeded') {
+      const result = poller.result as GalleryImageVersion | undefined;
+      const path = this.versionPath(JSON.parse(state) as unknown);
+      const fresh = path ? await this.getVersion(path.definition, path.version) : undefined;
+      const version = fresh ?? (result ? toVersionInfo(result) : undefined);
+      if (!version)
+        throw new MirrorError('GALLERY_FAILED', `${what}: the version vanished after it succeeded`);
+      return { status: 'succeeded', version };
+    }
+    if (s?.status === 'failed' || s?.status === 'canceled') {
+      return {
+        status: 'failed',
+        error: operationError(s.error ?? new Error(`The operation was ${s.status}`)),
+      };
+    }
+    return { status: 'running', state: await poller.serialize() };
+  }
+
+  async beginDeleteVersion(definition: string, version: string): Promise<string> {
+    this.log.info('gallery.version.delete', { definition, version });
+    const poller = this.client.galleryImageVersions.delete(this.rg, this.name, definition, version);
+    try {
+      await poller.submitted();
+      return await poller.serialize();
+    } catch (e) {
+      throw toGalleryError(e, `Deleting image version ${definition}/${version}`);
+    }
+  }
+
+  async pollDelete(state: string): Promise<'running' | 'done'> {
+    const poller = this.restore(state, this.client.galleryImageVersions.delete);
+    try {
+      await poller.poll();
+    } catch (e) {
+      throw isRestError(e)
+        ? toGalleryError(e, 'Polling image version deletion')
+        : new MirrorError(
+            'GALLERY_FAILED',
+            `Deleting an image version failed: ${operationError(e).message}`,
+            {
+              permanent: false,
+              cause: e,
+            },
+          );
+    }
+    return poller.isDone ? 'done' : 'running';
+  }
+
+  /**
+   * Which versions retention deletes: all beyond the newest `keep` by numeric version, except those
+   * in `protect` and those with an operation in progress. `keep` 0 keeps everything.
+   */
+  selectForRetention(versions: VersionInfo[], keep: number, protect: readonly string[]): VersionInfo[] {
+    if (keep <= 0) return [];
+    const newestFirst = [...versions].sort((a, b) => compareVersions(b.name, a.name));
+    return newestFirst
+      .slice(keep)
+      .filter((v) => !protect.some((p) => compareVersions(p, v.name) === 0))
+      .filter((v) => !IN_PROGRESS.has(v.provisioningState));
+  }
+
+  private restore<T>(state: string, op: (...args: never[]) => unknown) {
+    try {
+      return restorePoller<never, T>(
+        this.client,
+        state,
+        op as unknown as Parameters<typeof restorePoller<never, T>>[2],
+      );
+    } catch (e) {
+      throw new MirrorError(
+        'GALLERY_FAILED',
+        `The saved gallery operation state is unreadable: ${String(e)}`,
+        {
+          permanent: true,
+          cause: e,
+        },
+      );
+    }
+  }
+
+  /** Definition and version from the saved state's request URL. */
+  private versionPath(parsed: unknown): { definition: string; version: string } | undefined {
+    const url = (parsed as { state?: { config?: { initialRequestUrl?: unknown } } }).state?.config
+      ?.initialRequestUrl;
+    if (typeof url !== 'string') return undefined;
+    const m = /\/images\/([^/]+)\/versions\/([^/?]+)/.exec(new URL(url).pathname);
+    return m ? { definition: decodeURIComponent(m[1]!), version: decodeURIComponent(m[2]!) } : undefined;
+  }
+}
