@@ -159,7 +159,7 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
-module function 'app/function.bicep' = {
+module app 'app/function.bicep' = {
   name: 'function'
   scope: rg
   // The app starts as soon as it exists; without its roles the host cannot reach storage.
@@ -190,8 +190,8 @@ module function 'app/function.bicep' = {
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
-output AZURE_FUNCTION_APP_NAME string = function.outputs.name
-output FUNCTION_APP_URL string = function.outputs.url
+output AZURE_FUNCTION_APP_NAME string = app.outputs.name
+output FUNCTION_APP_URL string = app.outputs.url
 output AZURE_GALLERY_NAME string = gallery.outputs.name
 output AZURE_KEY_VAULT_NAME string = vault.outputs.name
 output AZURE_KEY_VAULT_URL string = vault.outputs.uri

@@ -999,9 +999,7 @@ describe('(b) Bicep structure', () => {
     const badParam = mutate(tree, 'infra/main.parameters.json', '"schedule"', '"cron"');
     expect(structureProblems(badParam)).toContain('main.parameters.json: cron is not a param of main.bicep');
     const lostParam = mutate(tree, MAIN, 'keyVaultUri: vault.outputs.uri\n', '');
-    expect(structureProblems(lostParam)).toContain(
-      'infra/main.bicep: module function lacks param keyVaultUri',
-    );
+    expect(structureProblems(lostParam)).toContain('infra/main.bicep: module app lacks param keyVaultUri');
   });
 });
 
