@@ -19,7 +19,7 @@ async function readAll(r: Readable): Promise<Buffer> {
 }
 
 async function extract(tgz: Buffer): Promise<{ result: ExtractResult; vhd: Buffer; names: string[] }> {
-  let vhd = Buffer.alloc(0);
+  let vhd: Buffer = Buffer.alloc(0);
   const names: string[] = [];
   const result = await extractStemcell(chunked(tgz), {
     onVhd: async (entry, info) => {
