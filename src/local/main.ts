@@ -1,0 +1,105 @@
+/**
+ * `npm start`: the Functions app on this machine without Core Tools or an Azure account. Reads
+ * local.settings.json like Core Tools, starts an embedded Azurite when the app is pointed at
+ * development storage and none is running, then the local host.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../lib/config';
+import { toErrorInfo } from '../lib/errors';
+import { createLogger, stdoutSink } from '../lib/log';
+import { azuriteConnectionString, isListening, startAzurite, type Azurite } from './azurite';
+import { startLocalHost } from './host';
+
+const DEV_STORAGE = 'UseDevelopmentStorage=true';
+/** The ports development storage means, as Core Tools and the SDKs assume them. */
+const STANDARD_PORTS = { blob: 10000, queue: 10001, table: 10002 };
+const log = createLogger(stdoutSink, { component: 'host' });
+
+/** Copies `Values` into the environment where nothing is set yet: the environment wins, as in Core Tools. */
+export function applyLocalSettings(file: string, env: NodeJS.ProcessEnv): string[] {
+  if (!existsSync(file)) return [];
+  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, unknown> };
+  const applied: string[] = [];
+  for (const [name, value] of Object.entries(parsed.Values ?? {})) {
+    if (env[name] !== undefined) continue;
+    // Core Tools takes strings; numbers and booleans are written as their text.
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
+    env[name] = String(value);
+    applied.push(name);
+  }
+  return applied;
+}
+
+/** Development storage: an Azurite already on the standard ports, or one of our own persisted in .azurite/. */
+async function ensureStorage(env: NodeJS.ProcessEnv, projectDir: string): Promise<Azurite | undefined> {
+  const current = env.AzureWebJobsStorage?.trim();
+  if (current && current !== DEV_STORAGE) return undefined;
+  const up = await Promise.all(Object.values(STANDARD_PORTS).map(isListening));
+  if (up.every(Boolean)) {
+    log.info('azurite.reused', { ports: STANDARD_PORTS });
+    env.AzureWebJobsStorage = azuriteConnectionString(STANDARD_PORTS);
+    return undefined;
+  }
+  if (up.some(Boolean)) {
+    throw new Error(
+      'some of the development storage ports 10000-10002 are taken by something else: stop it or set AzureWebJobsStorage',
+    );
+  }
+  const location = join(projectDir, '.azurite');
+  const azurite = await startAzurite({ location, ports: STANDARD_PORTS });
+  log.info('azurite.started', { ports: STANDARD_PORTS, location: '.azurite' });
+  env.AzureWebJobsStorage = azurite.connectionString;
+  return azurite;
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  // Core Tools runs from the app folder and reads its local.settings.json there.
+  const projectDir = process.cwd();
+  const applied = applyLocalSettings(join(projectDir, 'local.settings.json'), env);
+  if (applied.length > 0) log.info('settings.loaded', { file: 'local.settings.json', names: applied });
+  const port = loadConfig(env).functionsPort;
+  const azurite = await ensureStorage(env, projectDir);
+  let host;
+  try {
+    host = await startLocalHost({ port, env });
+  } catch (e) {
+    await azurite?.stop();
+    throw e;
+  }
+  process.stdout.write(
+    `\nFunctions:\n\n${host
+      .describe()
+      .map((l) => `\t${l}\n`)
+      .join('\n')}\n`,
+  );
+  process.stdout.write(`Host listening on ${host.url} (Ctrl+C to stop)\n`);
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn('host.forced-exit', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('host.signal', { signal });
+    void host
+      .close()
+      .then(() => azurite?.stop())
+      .then(() => process.exit(0))
+      .catch((e: unknown) => {
+        log.error('host.stop-failed', { error: toErrorInfo(e) });
+        process.exit(1);
+      });
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+main().catch((e: unknown) => {
+  if (e instanceof ConfigError)
+    log.error('host.config-invalid', { setting: e.setting, error: toErrorInfo(e) });
+  else log.error('host.start-failed', { error: toErrorInfo(e) });
+  process.exit(1);
+});
