@@ -82,6 +82,8 @@ export interface Config {
   readonly keepSourceVhd: boolean;
   readonly invocationBudgetSeconds: number;
   readonly leaseSeconds: number;
+  /** Seconds between two looks at a running gallery operation. */
+  readonly galleryPollSeconds: number;
   readonly functionsPort: number;
   readonly notify: { readonly github: GithubNotifyConfig | undefined; readonly onFailure: boolean };
 }
@@ -462,6 +464,7 @@ export function loadConfig(env: Env = process.env, timeoutSeconds = functionTime
       86_400,
     ),
     leaseSeconds: r.int('BASM_LEASE_SECONDS', 60, 2, 3600),
+    galleryPollSeconds: r.int('BASM_GALLERY_POLL_SECONDS', 30, 1, 3600),
     functionsPort: r.int('FUNCTIONS_PORT', 7071, 1, 65_535),
     notify: { github: parseGithub(r), onFailure: r.bool('BASM_NOTIFY_ON_FAILURE', true) },
   };

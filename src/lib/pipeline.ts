@@ -14,14 +14,14 @@ import { StaleJobError, TERMINAL, newJob, type Job, type JobStore } from './jobs
 import type { Logger } from './log';
 import { compareVersions, toGalleryVersion } from './names';
 import type { Notifier, NotifyEvent } from './notify';
-import type { RequestQueue } from './queue';
+import type { RequestSender } from './queue';
 import type { QueueMessage } from './requests';
 import { transferStemcell, type TransferCheckpoint } from './transfer';
 
 export interface PipelineDeps {
   config: Config;
   jobs: JobStore;
-  queue: RequestQueue;
+  queue: RequestSender;
   boshio: BoshIoClient;
   container: ContainerClient;
   gallery: GalleryPublisher | undefined;

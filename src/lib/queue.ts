@@ -5,7 +5,12 @@ import { encodeQueueMessage, type QueueMessage } from './requests';
 /** The queue service's limit on initial invisibility. */
 const MAX_DELAY_SECONDS = 7 * 24 * 3600;
 
-export class RequestQueue {
+/** Where the pipeline sends its continuations: the worker queue, or the CLI's own loop. */
+export interface RequestSender {
+  send(message: QueueMessage, delaySeconds?: number): Promise<void>;
+}
+
+export class RequestQueue implements RequestSender {
   private ready: Promise<unknown> | undefined;
 
   constructor(private readonly queue: QueueClient) {}

@@ -45,6 +45,7 @@ export function createServices(config: Config, log: Logger): Services {
       ? new GalleryPublisher(config.gallery, lazyCredential(), { endpoint: config.armEndpoint, log })
       : undefined,
     notifier,
+    pollDelaySeconds: config.galleryPollSeconds,
     workerId: `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`,
   };
 }
