@@ -247,7 +247,7 @@ describe('faults', () => {
     const next = await get(dl);
     expect(next.body.equals(body)).toBe(true);
     expect(fake.requests.map((r) => r.cutAfter)).toEqual([5000, undefined]);
-    expect(fake.fired.cuts).toBeGreaterThanOrEqual(1);
+    expect(fake.fired.cuts).toBe(1);
   });
 
   it('answers 5xx or 429 with Retry-After for the next K requests of a route', async () => {
@@ -277,7 +277,7 @@ describe('faults', () => {
     const resumed = await get(url, { range: 'bytes=1000-', 'if-range': etag });
     expect(resumed.status).toBe(200);
     expect(resumed.body.equals(next)).toBe(true);
-    expect(fake.fired.replacements).toBeGreaterThanOrEqual(1);
+    expect(fake.fired.replacements).toBe(1);
   });
 
   it('redirects downloads to another base URL', async () => {

@@ -70,6 +70,8 @@ export interface FakeBoshIo {
   cutAfter(afterBytes: number, times?: number): void;
   /** Answers `status` for the next `times` requests of `route` (429 and 503 may carry Retry-After). */
   failNext(times: number, opts?: { status?: number; retryAfter?: string; route?: FaultRoute }): void;
+  /** Sends download bodies chunked, without Content-Length, as some servers and proxies do. */
+  omitContentLength(on: boolean): void;
   /** Limits download bodies to this many bytes per second (undefined: no limit). */
   throttle(bytesPerSecond: number | undefined): void;
   /** On the next download request, after `afterBytes` body bytes: replace the content, then cut. */
@@ -78,7 +80,7 @@ export interface FakeBoshIo {
   redirectDownloads(baseUrl: string, times?: number): void;
   /** How many faults of each kind have fired. */
   readonly fired: { cuts: number; failures: number; redirects: number; replacements: number };
-  /** Drops pending faults, the throttle and the request log (releases and API answers stay). */
+  /** Drops pending faults, fault counters and the request log (releases and API answers stay). */
   reset(): void;
   /** Responses not yet finished or closed (a cut or aborted download leaves none behind). */
   inFlight(): number;
@@ -183,6 +185,7 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
   const redirects: string[] = [];
   let midReplace: { afterBytes: number; body: ReleaseBody } | undefined;
   let bytesPerSecond: number | undefined;
+  let chunked = false;
   let generation = 0;
   // Last-Modified has one-second resolution: each new object gets a later second so dates differ.
   let clock = Math.floor(Date.now() / 1000) * 1000 - 3_600_000;
@@ -317,7 +320,10 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
     const end = range.kind === 'partial' ? range.end : object.size - 1;
     const length = end - start + 1;
     const status = range.kind === 'partial' ? 206 : 200;
-    const headers: Record<string, string | number> = { ...common, 'content-length': length };
+    const headers: Record<string, string | number> = {
+      ...common,
+      ...(chunked ? {} : { 'content-length': length }),
+    };
     if (status === 206) headers['content-range'] = `bytes ${start}-${end}/${object.size}`;
 
     const replace = req.method === 'GET' ? midReplace : undefined;
@@ -460,6 +466,9 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
       for (let i = 0; i < times; i++)
         failures.push({ status: o.status ?? 503, retryAfter: o.retryAfter, route: o.route ?? 'any' });
     },
+    omitContentLength(on) {
+      chunked = on;
+    },
     throttle(bps) {
       bytesPerSecond = bps;
     },
@@ -475,7 +484,9 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
       redirects.length = 0;
       midReplace = undefined;
       bytesPerSecond = undefined;
+      chunked = false;
       requests.length = 0;
+      Object.assign(fired, { cuts: 0, failures: 0, redirects: 0, replacements: 0 });
     },
     inFlight: () => inFlight,
     async close() {
