@@ -276,6 +276,49 @@ function incompatibility(existing: GalleryImage, spec: ImageDefinitionSpec): str
   return undefined;
 }
 
+/**
+ * What the job stores between polls: which version, and the SDK poller's own state. The SDK state
+ * alone cannot be resumed when Azure answered at once (a delete of a missing version has no URL).
+ */
+interface SavedOperation {
+  op: 'create' | 'delete';
+  definition: string;
+  version: string;
+  lro: string;
+}
+
+function saveOperation(s: SavedOperation): string {
+  return JSON.stringify(s);
+}
+
+function loadOperation(state: string, op: SavedOperation['op']): SavedOperation {
+  let s: Partial<SavedOperation> | undefined;
+  try {
+    s = JSON.parse(state) as Partial<SavedOperation>;
+  } catch {
+    s = undefined;
+  }
+  if (
+    s?.op !== op ||
+    typeof s.definition !== 'string' ||
+    typeof s.version !== 'string' ||
+    typeof s.lro !== 'string'
+  ) {
+    throw new MirrorError('GALLERY_FAILED', `The saved gallery ${op} operation state is unreadable`, {
+      permanent: true,
+    });
+  }
+  return s as SavedOperation;
+}
+
+function lroStatus(lro: string): string | undefined {
+  try {
+    return (JSON.parse(lro) as { state?: { status?: string } }).state?.status;
+  } catch {
+    return undefined;
+  }
+}
+
 export class GalleryPublisher {
   private readonly client: ComputeManagementClient;
   private readonly log: Logger;
@@ -421,7 +464,7 @@ export class GalleryPublisher {
     try {
       // The poller is also a promise of the final result: never await it, only its first request.
       await poller.submitted();
-      return await poller.serialize();
+      return saveOperation({ op: 'create', definition, version: name, lro: await poller.serialize() });
     } catch (e) {
       throw toGalleryError(e, `Creating image version ${definition}/${name}`);
     }
@@ -429,32 +472,31 @@ export class GalleryPublisher {
 
   /** One poll of a create started by beginCreateVersion; a transient error throws and leaves `state` valid. */
   async pollVersion(state: string): Promise<VersionPoll> {
-    const poller = this.restore(state, this.client.galleryImageVersions.createOrUpdate);
-    const what = `Polling image version creation`;
-    try {
-      await poller.poll();
-    } catch (e) {
-      if (isRestError(e) && isTransientStatus(e.statusCode)) throw toGalleryError(e, what);
-      if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw toGalleryError(e, what);
-      return { status: 'failed', error: operationError(e) };
+    const saved = loadOperation(state, 'create');
+    const what = `Polling the creation of image version ${saved.definition}/${saved.version}`;
+    let poller: ReturnType<typeof restorePoller> | undefined;
+    if (lroStatus(saved.lro) !== 'succeeded') {
+      poller = this.restore(saved.lro, this.client.galleryImageVersions.createOrUpdate);
+      try {
+        await poller.poll();
+      } catch (e) {
+        if (isRestError(e) && isTransientStatus(e.statusCode)) throw toGalleryError(e, what);
+        if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw toGalleryError(e, what);
+        return { status: 'failed', error: operationError(e) };
+      }
     }
-    const s = poller.operationState;
-    if (s?.status === 'succeeded') {
-      const result = poller.result as GalleryImageVersion | undefined;
-      const path = this.versionPath(JSON.parse(state) as unknown);
-      const fresh = path ? await this.getVersion(path.definition, path.version) : undefined;
-      const version = fresh ?? (result ? toVersionInfo(result) : undefined);
+    const status = poller?.operationState?.status ?? 'succeeded';
+    if (status === 'succeeded') {
+      const version = await this.getVersion(saved.definition, saved.version);
       if (!version)
         throw new MirrorError('GALLERY_FAILED', `${what}: the version vanished after it succeeded`);
       return { status: 'succeeded', version };
     }
-    if (s?.status === 'failed' || s?.status === 'canceled') {
-      return {
-        status: 'failed',
-        error: operationError(s.error ?? new Error(`The operation was ${s.status}`)),
-      };
+    if (status === 'failed' || status === 'canceled') {
+      const error = poller?.operationState?.error ?? new Error(`The operation was ${status}`);
+      return { status: 'failed', error: operationError(error) };
     }
-    return { status: 'running', state: await poller.serialize() };
+    return { status: 'running', state: saveOperation({ ...saved, lro: await poller!.serialize() }) };
   }
 
   async beginDeleteVersion(definition: string, version: string): Promise<string> {
@@ -462,27 +504,27 @@ export class GalleryPublisher {
     const poller = this.client.galleryImageVersions.delete(this.rg, this.name, definition, version);
     try {
       await poller.submitted();
-      return await poller.serialize();
+      return saveOperation({ op: 'delete', definition, version, lro: await poller.serialize() });
     } catch (e) {
       throw toGalleryError(e, `Deleting image version ${definition}/${version}`);
     }
   }
 
+  /** One poll of a delete started by beginDeleteVersion; a version already gone is done at once. */
   async pollDelete(state: string): Promise<'running' | 'done'> {
-    const poller = this.restore(state, this.client.galleryImageVersions.delete);
+    const saved = loadOperation(state, 'delete');
+    if (lroStatus(saved.lro) === 'succeeded') return 'done';
+    const poller = this.restore(saved.lro, this.client.galleryImageVersions.delete);
+    const what = `Deleting image version ${saved.definition}/${saved.version}`;
     try {
       await poller.poll();
     } catch (e) {
       throw isRestError(e)
-        ? toGalleryError(e, 'Polling image version deletion')
-        : new MirrorError(
-            'GALLERY_FAILED',
-            `Deleting an image version failed: ${operationError(e).message}`,
-            {
-              permanent: false,
-              cause: e,
-            },
-          );
+        ? toGalleryError(e, what)
+        : new MirrorError('GALLERY_FAILED', `${what} failed: ${operationError(e).message}`, {
+            permanent: false,
+            cause: e,
+          });
     }
     return poller.isDone ? 'done' : 'running';
   }
@@ -500,13 +542,9 @@ export class GalleryPublisher {
       .filter((v) => !IN_PROGRESS.has(v.provisioningState));
   }
 
-  private restore<T>(state: string, op: (...args: never[]) => unknown) {
+  private restore(lro: string, op: Parameters<typeof restorePoller>[2]): ReturnType<typeof restorePoller> {
     try {
-      return restorePoller<never, T>(
-        this.client,
-        state,
-        op as unknown as Parameters<typeof restorePoller<never, T>>[2],
-      );
+      return restorePoller(this.client, lro, op);
     } catch (e) {
       throw new MirrorError(
         'GALLERY_FAILED',
@@ -517,14 +555,5 @@ export class GalleryPublisher {
         },
       );
     }
-  }
-
-  /** Definition and version from the saved state's request URL. */
-  private versionPath(parsed: unknown): { definition: string; version: string } | undefined {
-    const url = (parsed as { state?: { config?: { initialRequestUrl?: unknown } } }).state?.config
-      ?.initialRequestUrl;
-    if (typeof url !== 'string') return undefined;
-    const m = /\/images\/([^/]+)\/versions\/([^/?]+)/.exec(new URL(url).pathname);
-    return m ? { definition: decodeURIComponent(m[1]!), version: decodeURIComponent(m[2]!) } : undefined;
   }
 }
