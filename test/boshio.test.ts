@@ -189,6 +189,17 @@ describe('listReleases / resolve', () => {
     expect(e.message).toMatch(/ECONNREFUSED/);
   });
 
+  it('refuses an API answer larger than 8 MiB instead of buffering it', async () => {
+    const series = 'bosh-azure-hyperv-ubuntu-huge-go_agent';
+    fake.seed(
+      series,
+      Array.from({ length: 50_000 }, (_, i) => ({ ...entry(`1.${i}`), name: series })),
+    );
+    const e = await failure(client({ retries: 0 }).listReleases(series));
+    expect(e.code).toBe('UPSTREAM_UNAVAILABLE');
+    expect(e.message).toContain('exceeds 8388608 bytes');
+  });
+
   it('refuses an API base that is plain http to a non-loopback host', () => {
     expect(() => new BoshIoClient({ baseUrl: 'http://bosh.example.test', allowedHosts: [] })).toThrow(
       /only https/,

@@ -50,6 +50,7 @@ const DEFAULT_MAX_RESUMES = 8;
 const MAX_BACKOFF_MS = 30_000;
 /** A Retry-After longer than this is not waited for inside one invocation: the job retries later. */
 const MAX_RETRY_AFTER_MS = 60_000;
+const MAX_API_BYTES = 8 * 1024 * 1024;
 const RETRY_STATUS = [408, 429, 500, 502, 503, 504, 521, 522, 524];
 const SHA256 = /^[0-9a-f]{64}$/i;
 const SHA1 = /^[0-9a-f]{40}$/i;
@@ -272,8 +273,9 @@ export class BoshIoClient {
       calculateDelay: ({ computedValue, attemptCount, retryAfter }) =>
         computedValue === 0 ? 0 : retryAfter ? computedValue : backoff(retryBaseMs, attemptCount),
     };
+    let tooLarge = false;
     try {
-      return await this.got(url, {
+      const req = this.got(url, {
         searchParams: { all: 1 },
         headers: { accept: 'application/json' },
         timeout: { request: this.timeoutMs },
@@ -284,12 +286,24 @@ export class BoshIoClient {
           ],
           beforeRedirect: [(o) => void assertAllowedUrl(o.url as URL, this.apiHosts, 'UPSTREAM_UNAVAILABLE')],
         },
-      }).json<unknown>();
+      });
+      // The answer is buffered to parse it: bound it so a broken or hostile server cannot fill memory.
+      void req.on('downloadProgress', ({ transferred }) => {
+        if (transferred > MAX_API_BYTES && !tooLarge) {
+          tooLarge = true;
+          req.cancel();
+        }
+      });
+      return await req.json<unknown>();
     } catch (e) {
       const refused = mirrorCause(e);
       if (refused) throw refused;
       const status = statusOf(e);
-      const what = status === undefined ? describe(e) : `HTTP ${status}`;
+      const what = tooLarge
+        ? `the answer exceeds ${MAX_API_BYTES} bytes`
+        : status === undefined
+          ? describe(e)
+          : `HTTP ${status}`;
       throw new MirrorError('UPSTREAM_UNAVAILABLE', `bosh.io API for ${series} failed: ${what}`, {
         cause: e,
       });
