@@ -106,7 +106,8 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
   for (const f of functions) {
     if (f.kind !== 'timer') continue;
     // The default of a setting the app documents (BASM_SCHEDULE) counts as set, as config.ts defines it.
-    const lookup = (name: string) => env[name] ?? (name === 'BASM_SCHEDULE' ? config.schedule : undefined);
+    const lookup = (name: string) =>
+      env[name]?.trim() || (name === 'BASM_SCHEDULE' ? config.schedule : undefined);
     timers.set(f.name, new TimerRunner(f, resolveSettingRefs(f.schedule, lookup), invoker, log));
   }
   const pollers = functions

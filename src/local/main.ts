@@ -3,33 +3,18 @@
  * local.settings.json like Core Tools, starts an embedded Azurite when the app is pointed at
  * development storage and none is running, then the local host.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../lib/config';
 import { toErrorInfo } from '../lib/errors';
 import { createLogger, stdoutSink } from '../lib/log';
 import { azuriteConnectionString, isListening, startAzurite, type Azurite } from './azurite';
 import { startLocalHost } from './host';
+import { applyLocalSettings } from './local-settings';
 
 const DEV_STORAGE = 'UseDevelopmentStorage=true';
 /** The ports development storage means, as Core Tools and the SDKs assume them. */
 const STANDARD_PORTS = { blob: 10000, queue: 10001, table: 10002 };
 const log = createLogger(stdoutSink, { component: 'host' });
-
-/** Copies `Values` into the environment where nothing is set yet: the environment wins, as in Core Tools. */
-export function applyLocalSettings(file: string, env: NodeJS.ProcessEnv): string[] {
-  if (!existsSync(file)) return [];
-  const parsed = JSON.parse(readFileSync(file, 'utf8')) as { Values?: Record<string, unknown> };
-  const applied: string[] = [];
-  for (const [name, value] of Object.entries(parsed.Values ?? {})) {
-    if (env[name] !== undefined) continue;
-    // Core Tools takes strings; numbers and booleans are written as their text.
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') continue;
-    env[name] = String(value);
-    applied.push(name);
-  }
-  return applied;
-}
 
 /** Development storage: an Azurite already on the standard ports, or one of our own persisted in .azurite/. */
 async function ensureStorage(env: NodeJS.ProcessEnv, projectDir: string): Promise<Azurite | undefined> {
