@@ -9,7 +9,7 @@ import type { BoshIoClient, StemcellRelease } from './boshio';
 import type { Config } from './config';
 import { isMirrorError, MirrorError, toErrorInfo } from './errors';
 import type { GalleryPublisher } from './gallery';
-import { imageDefinitionFor } from './gallery';
+import { cpiVersionTags, imageDefinitionFor, type ImageDefinitionSpec } from './gallery';
 import { StaleJobError, TERMINAL, newJob, type Job, type JobStore } from './jobs';
 import type { Logger } from './log';
 import { compareVersions, toGalleryVersion } from './names';
@@ -336,7 +336,7 @@ class Steps {
     const pollerState = await g.beginCreateVersion(spec.name, gv, {
       sourceUri,
       excludeFromLatest,
-      tags: this.versionTags(sourceUri),
+      tags: this.versionTags(spec, sourceUri),
     });
     this.log.info('gallery.version-started', {
       definition: spec.name,
@@ -347,18 +347,26 @@ class Steps {
     return undefined;
   }
 
-  private versionTags(sourceUri: string): Record<string, string> {
+  /** The tags the BOSH Azure CPI writes (so a director reuses the version), then what this mirror adds. */
+  private versionTags(spec: ImageDefinitionSpec, sourceUri: string): Record<string, string> {
     const j = this.job;
-    return {
-      // The BOSH Azure CPI compares this tag to decide whether a version holds the same stemcell.
-      image_sha256: j.imageSha256 ?? '',
+    const tags = cpiVersionTags(JSON.parse(j.cloudProperties ?? '{}') as Record<string, unknown>, spec, {
+      galleryName: this.deps.config.gallery!.galleryName,
+      galleryVersion: j.galleryVersion,
+      imageSha256: j.imageSha256 ?? '',
+    });
+    const ours: Record<string, string> = {
+      // Lets a later request skip the transfer when bosh.io still serves this very archive.
+      stemcell_sha256: j.archiveSha256 ?? '',
       stemcell_series: j.series,
       stemcell_version: j.version,
-      stemcell_sha256: j.archiveSha256 ?? '',
-      source_url: j.downloadUrl ?? '',
       staged_blob: sourceUri.split('?')[0] ?? '',
-      mirrored_by: 'bosh-azure-stemcell-mirror',
+      source_url: j.downloadUrl ?? '',
     };
+    // Azure allows 50 tags per resource.
+    for (const [k, v] of Object.entries(ours))
+      if (Object.keys(tags).length < 50 && v.length <= 256) tags[k] = v;
+    return tags;
   }
 
   private async replicate(): Promise<RunOutcome | undefined> {

@@ -1,0 +1,171 @@
+/**
+ * Everything an end-to-end test needs, real where it can be: Azurite, and the strict fakes of
+ * bosh.io, ARM (with its managed-identity endpoint) and GitHub. `env()` gives the app settings that
+ * point the app at them, for an in-process host or a child process alike.
+ */
+import { TableClient } from '@azure/data-tables';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { QueueClient } from '@azure/storage-queue';
+import { JOBS_TABLE, POISON_QUEUE, REQUEST_QUEUE } from '../../src/lib/clients';
+import { resetConfig } from '../../src/lib/config';
+import { JobStore, type Job } from '../../src/lib/jobs';
+import { resetServices } from '../../src/lib/services';
+import { startAzurite, type Azurite } from '../../src/local/azurite';
+import { startFakeArm, type FakeArm } from '../fakes/arm';
+import { startFakeBoshIo, type FakeBoshIo } from '../fakes/boshio';
+import { startFakeGithub, type FakeGithub } from '../fakes/github';
+import { makeStemcell, type StemcellFixture, type StemcellFixtureOptions } from './stemcell-fixture';
+
+export const SERIES = 'bosh-azure-hyperv-ubuntu-jammy-go_agent';
+export const SUBSCRIPTION = '00000000-0000-4000-8000-00000000c0de';
+export const CLIENT_ID = '33333333-3333-4333-8333-333333333333';
+export const GITHUB_TOKEN = 'ghp_worldTestToken0123456789abcdef';
+export const GALLERY = 'stemcells';
+export const RESOURCE_GROUP = 'rg-mirror';
+
+export interface World {
+  azurite: Azurite;
+  boshio: FakeBoshIo;
+  arm: FakeArm;
+  github: FakeGithub;
+  container: ContainerClient;
+  jobs: JobStore;
+  queue: QueueClient;
+  poison: QueueClient;
+  /** App settings pointing at this world; `over` wins, an empty string removes a setting. */
+  env(over?: Record<string, string>): Record<string, string>;
+  /** Puts the settings into process.env for in-process use and forgets cached config/services. */
+  apply(over?: Record<string, string>): void;
+  /** A stemcell made in memory and published on the fake bosh.io. */
+  addStemcell(version: string, opts?: StemcellFixtureOptions): Promise<StemcellFixture>;
+  /** Polls the job row until `done` says so or the time is up. */
+  waitForJob(version: string, done: (j: Job) => boolean, timeoutMs?: number): Promise<Job>;
+  close(): Promise<void>;
+}
+
+export async function blobName(uri: string): Promise<string> {
+  return decodeURIComponent(new URL(uri).pathname.split('/').slice(3).join('/'));
+}
+
+export async function startWorld(opts: { azuriteLocation?: string } = {}): Promise<World> {
+  const azurite = await startAzurite(opts.azuriteLocation ? { location: opts.azuriteLocation } : {});
+  const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
+  const container = service.getContainerClient('stemcell');
+  const boshio = await startFakeBoshIo();
+  const arm = await startFakeArm({
+    subscriptionId: SUBSCRIPTION,
+    resourceGroup: RESOURCE_GROUP,
+    galleryName: GALLERY,
+    location: 'westeurope',
+    userAssignedClientIds: [CLIENT_ID],
+    pollsUntilDone: 2,
+    blobExists: async (uri) => {
+      const blob = container.getBlobClient(await blobName(uri));
+      if (!(await blob.exists())) return undefined;
+      const props = await blob.getProperties();
+      const size = props.contentLength ?? 0;
+      return {
+        pageBlob: props.blobType === 'PageBlob',
+        size,
+        footer: await blob.downloadToBuffer(size - 512, 512),
+      };
+    },
+  });
+  const github = await startFakeGithub({
+    owner: 'acme',
+    repo: 'platform',
+    tokens: [GITHUB_TOKEN],
+    refs: ['main'],
+    workflows: {
+      // The inputs a downstream workflow declares (the earlier mirror's, plus series, version and status).
+      'stemcell.yml': {
+        inputs: [
+          'gallery_name',
+          'gallery_image_name',
+          'gallery_image_version',
+          'gallery_subscription_id',
+          'gallery_resource_group',
+          'stemcell_series',
+          'stemcell_version',
+          'status',
+          'error_code',
+        ],
+      },
+    },
+  });
+  const jobs = new JobStore(
+    TableClient.fromConnectionString(azurite.connectionString, JOBS_TABLE, { allowInsecureConnection: true }),
+  );
+  const queue = new QueueClient(azurite.connectionString, REQUEST_QUEUE);
+  const poison = new QueueClient(azurite.connectionString, POISON_QUEUE);
+  await queue.createIfNotExists();
+  await poison.createIfNotExists();
+  const base = (): Record<string, string> => ({
+    AzureWebJobsStorage: azurite.connectionString,
+    BASM_STEMCELL_SERIES: SERIES,
+    BASM_BOSH_IO_URL: boshio.url,
+    AZURE_SUBSCRIPTION_ID: SUBSCRIPTION,
+    AZURE_RESOURCE_GROUP: RESOURCE_GROUP,
+    AZURE_REGION: 'westeurope',
+    AZURE_GALLERY_NAME: GALLERY,
+    AZURE_MANAGED_IDENTITY_ID: CLIENT_ID,
+    AZURE_RESOURCE_MANAGER_ENDPOINT: arm.endpoint,
+    IDENTITY_ENDPOINT: arm.identityEndpoint,
+    IDENTITY_HEADER: arm.identityHeader,
+    BASM_GALLERY_TARGET_REGIONS: 'westeurope=1,northeurope=2',
+    BASM_GALLERY_POLL_SECONDS: '1',
+    BASM_LEASE_SECONDS: '10',
+    BASM_NOTIFY_GITHUB_TOKEN: GITHUB_TOKEN,
+    BASM_NOTIFY_GITHUB_API_URL: github.url,
+    BASM_NOTIFY_GITHUB_OWNER: 'acme',
+    BASM_NOTIFY_GITHUB_REPO: 'platform',
+    BASM_NOTIFY_GITHUB_WORKFLOW: 'stemcell.yml',
+    BASM_NOTIFY_GITHUB_REF: 'main',
+  });
+  const env = (over: Record<string, string> = {}) => {
+    const e = { ...base(), ...over };
+    for (const [k, v] of Object.entries(e)) if (v === '') delete e[k];
+    return e;
+  };
+  let applied: string[] = [];
+  return {
+    azurite,
+    boshio,
+    arm,
+    github,
+    container,
+    jobs,
+    queue,
+    poison,
+    env,
+    apply(over = {}) {
+      for (const k of applied) delete process.env[k];
+      const e = env(over);
+      Object.assign(process.env, e);
+      applied = Object.keys(e);
+      resetConfig();
+      resetServices();
+    },
+    async addStemcell(version, o = {}) {
+      const fx = makeStemcell({ series: SERIES, version, ...o });
+      await boshio.addRelease({ series: SERIES, version, body: fx.tgz });
+      return fx;
+    },
+    async waitForJob(version, done, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: Job | undefined;
+      while (Date.now() < deadline) {
+        last = await jobs.get(SERIES, version);
+        if (last && done(last)) return last;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(
+        `job ${version} did not reach the expected state; last: ${JSON.stringify(last && { status: last.status, stage: last.stage, error: last.errorMessage })}`,
+      );
+    },
+    async close() {
+      await Promise.allSettled([boshio.close(), arm.close(), github.close()]);
+      await azurite.stop();
+    },
+  };
+}
