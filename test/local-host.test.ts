@@ -12,11 +12,14 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
+import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startAzurite, type Azurite } from '../src/local/azurite';
 import { parseQueueSettings, parseTimeSpan, readQueueSettings } from '../src/local/host-settings';
 import { applyLocalSettings } from '../src/local/local-settings';
-import { decodeMessage, triggerInput } from '../src/local/queue-poller';
+import { createLogger } from '../src/lib/log';
+import { createInvoker } from '../src/local/invoke';
+import { decodeMessage, QueuePoller, triggerInput } from '../src/local/queue-poller';
 import { matchRoute, parseRoute } from '../src/local/routes';
 import { resolveSettingRefs } from '../src/local/timer';
 
@@ -101,6 +104,61 @@ describe('queue messages and settings', () => {
     expect(env).toEqual({ A: 'env', B: 'file', C: '7' });
     expect(applyLocalSettings(join(dir, 'missing.json'), env)).toEqual([]);
     rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('queue poller (in-process, against Azurite)', () => {
+  let azurite: Azurite;
+  beforeAll(async () => {
+    azurite = await startAzurite();
+  });
+  afterAll(async () => {
+    await azurite?.stop();
+  });
+
+  it('keeps a slow message invisible by renewing it, then deletes it with the newest pop receipt', async () => {
+    const queue = new QueueClient(azurite.connectionString, 'slow-work');
+    const poison = new QueueClient(azurite.connectionString, 'slow-work-poison');
+    await queue.createIfNotExists();
+    await queue.sendMessage(Buffer.from('{"n":1}').toString('base64'));
+    const lines: string[] = [];
+    const sink = (_l: unknown, line: string) => void lines.push(line);
+    const log = createLogger(sink);
+    const seen: { input: unknown; dequeueCount: unknown; visibleWhileRunning: number }[] = [];
+    const poller = new QueuePoller({
+      fn: {
+        kind: 'queue',
+        name: 'slow',
+        queueName: 'slow-work',
+        connection: 'AzureWebJobsStorage',
+        // Outlives the 2 s lease: only the renewals keep the message from being handed out again.
+        handler: async (input, ctx) => {
+          await new Promise((r) => setTimeout(r, 3000));
+          const visible = (await queue.peekMessages({ numberOfMessages: 32 })).peekedMessageItems.length;
+          seen.push({ input, dequeueCount: ctx.triggerMetadata?.dequeueCount, visibleWhileRunning: visible });
+        },
+      },
+      queue,
+      poison,
+      settings: {
+        messageEncoding: 'base64',
+        batchSize: 1,
+        maxDequeueCount: 5,
+        visibilityTimeoutMs: 0,
+        maxPollingIntervalMs: 100,
+      },
+      invoker: createInvoker(log, sink),
+      log,
+      leaseSeconds: 2,
+    });
+    await poller.start();
+    await waitFor('the handler to finish', () => (seen.length > 0 ? true : undefined));
+    expect(await poller.stop(10_000)).toBe(true);
+    expect(seen).toEqual([{ input: { n: 1 }, dequeueCount: 1, visibleWhileRunning: 0 }]);
+    expect((await queue.getProperties()).approximateMessagesCount).toBe(0);
+    expect(lines.some((l) => l.includes('queue.renew-failed') || l.includes('queue.settle-failed'))).toBe(
+      false,
+    );
   });
 });
 
