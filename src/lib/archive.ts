@@ -116,6 +116,14 @@ function entryReadable(
   return out;
 }
 
+/** Only zlib's own errors mean bad data; a pipeline also hands on the errors of its neighbours. */
+function zlibError(e: Error, what: string): Error {
+  const code = (e as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('Z_'))
+    return invalid(`${what} is not a valid gzip stream: ${e.message}`, e);
+  return e;
+}
+
 function abortError(signal: AbortSignal): Error {
   return Object.assign(new Error('The extraction was aborted', { cause: signal.reason }), {
     name: 'AbortError',
@@ -242,7 +250,7 @@ export async function extractStemcell(input: Readable, opts: ExtractOptions): Pr
       fail,
     );
     const gunzip = createGunzip({ chunkSize: CHUNK });
-    gunzip.on('error', (e) => fail(invalid(`image is not a valid gzip stream: ${e.message}`, e)));
+    gunzip.on('error', (e) => fail(zlibError(e, 'image')));
     const sink = new TarSink('image', onInnerEntry);
     streams.push(hashed, gunzip, sink);
     track(
@@ -271,7 +279,7 @@ export async function extractStemcell(input: Readable, opts: ExtractOptions): Pr
   };
 
   const gunzip = createGunzip({ chunkSize: CHUNK });
-  gunzip.on('error', (e) => fail(invalid(`The stemcell is not a valid gzip stream: ${e.message}`, e)));
+  gunzip.on('error', (e) => fail(zlibError(e, 'The stemcell')));
   const sink = new TarSink('The stemcell', onOuterEntry);
   streams.push(gunzip, sink);
   track(pipeline(input, gunzip, sink, ...(opts.signal ? [{ signal: opts.signal }] : [])));
