@@ -325,7 +325,10 @@ describe('transferStemcell without a disk', () => {
       const child = spawn(
         process.execPath,
         [
-          '--experimental-permission',
+          // Node 20 calls the permission model experimental; later releases drop the prefix.
+          process.allowedNodeEnvironmentFlags.has('--permission')
+            ? '--permission'
+            : '--experimental-permission',
           '--allow-fs-read=*',
           join(scratch, 'driver.js'),
           entry,
