@@ -439,6 +439,8 @@ const OPTIONAL_IN_INFRA: Record<string, string> = {
   BASM_NOTIFY_ON_FAILURE: 'defaults to true',
   BASM_LEASE_SECONDS: 'defaults to 60',
   BASM_GALLERY_POLL_SECONDS: 'defaults to 30 seconds between looks at a running gallery operation',
+  BASM_CHECKPOINT_MIB:
+    'defaults to 256 MiB of VHD between transfer checkpoints (the design maximum); smaller only for tests',
   FUNCTIONS_PORT: 'port of the local host only',
 };
 

@@ -46,3 +46,32 @@ describe('structured logging', () => {
     expect(redact('Authorization: Bearer eyJ0eXAi.abc.def')).toBe('Authorization: Bearer ***');
   });
 });
+
+describe('ambient logger', () => {
+  it('sends a shared client’s lines to the logger of the invocation it runs in', async () => {
+    const { ambientLogger, enterLogger } = await import('../src/lib/log');
+    const fallback = capture();
+    const shared = ambientLogger(fallback.log).child({ component: 'boshio' });
+    const a = capture();
+    const b = capture();
+    await Promise.all([
+      (async () => {
+        enterLogger(a.log.child({ invocationId: 'a' }));
+        await new Promise((r) => setTimeout(r, 10));
+        shared.info('api.retry');
+      })(),
+      (async () => {
+        enterLogger(b.log.child({ invocationId: 'b' }));
+        await new Promise((r) => setTimeout(r, 5));
+        shared.warn('download.cut');
+      })(),
+    ]);
+    expect(a.lines.map((l) => JSON.parse(l.line))).toEqual([
+      expect.objectContaining({ event: 'api.retry', invocationId: 'a', component: 'boshio' }),
+    ]);
+    expect(b.lines.map((l) => JSON.parse(l.line))).toEqual([
+      expect.objectContaining({ event: 'download.cut', invocationId: 'b' }),
+    ]);
+    expect(fallback.lines).toHaveLength(0);
+  });
+});

@@ -1,10 +1,11 @@
 /** What every function shares: a logger that writes through the invocation context, and the services. */
 import type { InvocationContext } from '@azure/functions';
-import { createLogger, type Logger } from '../lib/log';
+import { createLogger, enterLogger, type Logger } from '../lib/log';
 import { getServices, type Services } from '../lib/services';
 
+/** The invocation's logger; shared clients log through it for the rest of this invocation. */
 export function contextLogger(context: InvocationContext, fields: Record<string, unknown> = {}): Logger {
-  return createLogger(
+  const log = createLogger(
     (level, line) => {
       if (level === 'error') context.error(line);
       else if (level === 'warn') context.warn(line);
@@ -12,6 +13,8 @@ export function contextLogger(context: InvocationContext, fields: Record<string,
     },
     { function: context.functionName, invocationId: context.invocationId, ...fields },
   );
+  enterLogger(log);
+  return log;
 }
 
 export function services(log: Logger): Services {

@@ -82,6 +82,8 @@ export interface Config {
   readonly keepSourceVhd: boolean;
   readonly invocationBudgetSeconds: number;
   readonly leaseSeconds: number;
+  /** VHD bytes (MiB) between two checkpoints of a transfer; at most 256 (DESIGN §2). */
+  readonly checkpointMiB: number;
   /** Seconds between two looks at a running gallery operation. */
   readonly galleryPollSeconds: number;
   readonly functionsPort: number;
@@ -464,6 +466,7 @@ export function loadConfig(env: Env = process.env, timeoutSeconds = functionTime
       86_400,
     ),
     leaseSeconds: r.int('BASM_LEASE_SECONDS', 60, 2, 3600),
+    checkpointMiB: r.int('BASM_CHECKPOINT_MIB', 256, 1, 256),
     galleryPollSeconds: r.int('BASM_GALLERY_POLL_SECONDS', 30, 1, 3600),
     functionsPort: r.int('FUNCTIONS_PORT', 7071, 1, 65_535),
     notify: { github: parseGithub(r), onFailure: r.bool('BASM_NOTIFY_ON_FAILURE', true) },

@@ -2,6 +2,8 @@
  * Structured logging: one JSON line per event, with series/version/stage when known. Secrets are
  * registered once and masked in every line, whatever field or message they hide in.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
 export type LogLevel = 'info' | 'warn' | 'error';
 export type LogFields = Readonly<Record<string, unknown>>;
 export type LogSink = (level: LogLevel, line: string) => void;
@@ -70,3 +72,24 @@ export const stdoutSink: LogSink = (level, line) => {
 
 /** A logger that drops everything: for library callers that pass none. */
 export const silentLogger: Logger = createLogger(() => undefined);
+
+const current = new AsyncLocalStorage<Logger>();
+
+/** Makes `log` the logger of everything this invocation does from here on (its async continuations). */
+export function enterLogger(log: Logger): void {
+  current.enterWith(log);
+}
+
+/**
+ * A logger for long-lived clients shared by invocations: each line goes to the logger of the
+ * invocation it happens in (see enterLogger), or to `fallback` outside any.
+ */
+export function ambientLogger(fallback: Logger, fields: LogFields = {}): Logger {
+  const pick = (): Logger => current.getStore() ?? fallback;
+  return {
+    info: (event, f = {}) => pick().info(event, { ...fields, ...f }),
+    warn: (event, f = {}) => pick().warn(event, { ...fields, ...f }),
+    error: (event, f = {}) => pick().error(event, { ...fields, ...f }),
+    child: (f) => ambientLogger(fallback, { ...fields, ...f }),
+  };
+}

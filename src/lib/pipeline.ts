@@ -85,10 +85,13 @@ export async function runMirror(
     errorMessage: undefined,
   });
   const step = new Steps(job, deps, opts, jlog);
+  step.startHeartbeat();
   try {
     return await step.run();
   } catch (e) {
     return step.handleError(e);
+  } finally {
+    step.stopHeartbeat();
   }
 }
 
@@ -134,9 +137,43 @@ class Steps {
     private readonly log: Logger,
   ) {}
 
-  private async save(changes: Partial<Job>): Promise<Job> {
-    this.job = await this.deps.jobs.renew(this.job, this.deps.config.leaseSeconds, changes);
-    return this.job;
+  private writes: Promise<unknown> = Promise.resolve();
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  /** Every write of the row goes through here, one at a time, so ETags never race each other. */
+  private write(op: (job: Job) => Promise<Job>): Promise<Job> {
+    const next = this.writes.then(async () => {
+      this.job = await op(this.job);
+      return this.job;
+    });
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  private save(changes: Partial<Job>): Promise<Job> {
+    return this.write((j) => this.deps.jobs.renew(j, this.deps.config.leaseSeconds, changes));
+  }
+
+  /** Writes and gives the lease up: the next message may take the job at once. */
+  private letGo(changes: Partial<Job>): Promise<Job> {
+    this.stopHeartbeat();
+    return this.write((j) => this.deps.jobs.release(j, changes));
+  }
+
+  /** Keeps the lease alive through long waits (a slow download, a throttled ARM call). */
+  startHeartbeat(): void {
+    const every = Math.max(1000, (this.deps.config.leaseSeconds * 1000) / 3);
+    this.heartbeat = setInterval(() => {
+      this.save({}).catch((e: unknown) => {
+        this.log.warn('job.heartbeat-failed', { error: toErrorInfo(e) });
+      });
+    }, every);
+    this.heartbeat.unref();
+  }
+
+  stopHeartbeat(): void {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
   }
 
   async run(): Promise<RunOutcome> {
@@ -215,10 +252,7 @@ class Steps {
     if (v?.provisioningState !== 'Succeeded') return false;
     const same = this.job.archiveSha256 !== undefined && v.tags.stemcell_sha256 === this.job.archiveSha256;
     if (same) {
-      this.job = await this.deps.jobs.renew(this.job, this.deps.config.leaseSeconds, {
-        definitionName: definition,
-        galleryImageVersionId: v.id,
-      });
+      await this.save({ definitionName: definition, galleryImageVersionId: v.id });
     }
     return same;
   }
@@ -255,6 +289,7 @@ class Steps {
       blob,
       resume,
       signal: this.opts.budget,
+      checkpointBytes: deps.config.checkpointMiB * 1024 * 1024,
       log: this.log,
       onCheckpoint: async (cp) => {
         await this.save(progressFields(cp));
@@ -266,7 +301,7 @@ class Steps {
       sentBytes: sentBefore + extra,
     });
     if (!result.done) {
-      this.job = await deps.jobs.release(this.job, { ...sent(result, 0), status: 'waiting' });
+      await this.letGo({ ...sent(result, 0), status: 'waiting' });
       await deps.queue.send({ series: this.job.series, version: this.job.version, continuation: true });
       this.log.info('job.continued', { stage: 'transfer', watermark: result.checkpoint.watermark });
       return { kind: 'continued', job: this.job };
@@ -407,7 +442,7 @@ class Steps {
 
   /** Saves, frees the lease and asks for another look after the poll delay. */
   private async wait(changes: Partial<Job>): Promise<RunOutcome> {
-    this.job = await this.deps.jobs.release(this.job, { ...changes, status: 'waiting' });
+    await this.letGo({ ...changes, status: 'waiting' });
     await this.deps.queue.send(
       { series: this.job.series, version: this.job.version, continuation: true },
       this.deps.pollDelaySeconds ?? 30,
@@ -479,13 +514,14 @@ class Steps {
   }
 
   private async finish(status: 'succeeded' | 'skipped' | 'staged' | Job['status']): Promise<RunOutcome> {
-    this.job = await this.deps.jobs.release(this.job, { status, stage: 'done' });
+    await this.letGo({ status, stage: 'done' });
     this.log.info('job.finished', { status });
     return { kind: 'finished', job: this.job };
   }
 
   /** Records the failure. Permanent: the job fails now. Transient: rethrown for the host's retry. */
   async handleError(e: unknown): Promise<RunOutcome> {
+    this.stopHeartbeat();
     if (e instanceof StaleJobError) {
       this.log.warn('job.lost-lease', { stage: this.job.stage });
       return { kind: 'noop', job: undefined, why: 'another worker took the job' };
@@ -500,10 +536,10 @@ class Steps {
     };
     try {
       if (!permanent) {
-        this.job = await this.deps.jobs.release(this.job, { ...fields, status: 'queued' });
+        await this.letGo({ ...fields, status: 'queued' });
         throw e;
       }
-      this.job = await this.deps.jobs.release(this.job, { ...fields, status: 'failed' });
+      await this.letGo({ ...fields, status: 'failed' });
     } catch (writeError) {
       if (writeError === e) throw e;
       this.log.error('job.record-failed', { error: toErrorInfo(writeError) });

@@ -12,7 +12,7 @@ import { createAzureCredential } from './credential';
 import { GalleryPublisher } from './gallery';
 import { JobStore } from './jobs';
 import type { Logger } from './log';
-import { registerSecret } from './log';
+import { ambientLogger, registerSecret } from './log';
 import { createNotifier } from './notify';
 import type { PipelineDeps } from './pipeline';
 import { RequestQueue } from './queue';
@@ -23,14 +23,16 @@ export type Services = Omit<PipelineDeps, 'log' | 'onProgress'> & {
 
 let cached: Services | undefined;
 
-export function createServices(config: Config, log: Logger): Services {
+export function createServices(config: Config, startLog: Logger): Services {
+  // The clients outlive the invocation that built them: log through whichever invocation is running.
+  const log = ambientLogger(startLog);
   let credential: TokenCredential | undefined;
   const lazyCredential = () => (credential ??= createAzureCredential(config));
   if (config.notify.github?.token.kind === 'setting') registerSecret(config.notify.github.token.token);
   if (config.vhdStorage.kind === 'connectionString') registerSecret(config.vhdStorage.connectionString);
   if (config.hostStorage.kind === 'connectionString') registerSecret(config.hostStorage.connectionString);
   const notifier = config.notify.github ? createNotifier(config, lazyCredential(), log) : undefined;
-  log.info('app.configured', {
+  startLog.info('app.configured', {
     ...describeConfig(config),
     ...(notifier ? {} : { notifications: 'off: no GitHub token configured' }),
   });
