@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, redact, registerSecret, type LogLevel } from '../src/lib/log';
+import {
+  ambientLogger,
+  createLogger,
+  enterLogger,
+  redact,
+  registerSecret,
+  type LogLevel,
+} from '../src/lib/log';
 
 function capture() {
   const lines: Array<{ level: LogLevel; line: string }> = [];
@@ -49,7 +56,6 @@ describe('structured logging', () => {
 
 describe('ambient logger', () => {
   it('sends a shared client’s lines to the logger of the invocation it runs in', async () => {
-    const { ambientLogger, enterLogger } = await import('../src/lib/log');
     const fallback = capture();
     const shared = ambientLogger(fallback.log).child({ component: 'boshio' });
     const a = capture();

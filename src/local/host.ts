@@ -72,6 +72,19 @@ function localOverrides(env: Env): Partial<QueueSettings> {
   return out;
 }
 
+/** How long a received message stays invisible while its handler runs (renewed); 60 s by default. */
+function messageLockSeconds(env: Env): number | undefined {
+  const v = env.BASM_LOCAL_MESSAGE_LOCK_SECONDS?.trim();
+  if (!v) return undefined;
+  if (!/^\d{1,5}$/.test(v) || Number(v) < 2) {
+    throw new MirrorError(
+      'CONFIG_INVALID',
+      'Setting BASM_LOCAL_MESSAGE_LOCK_SECONDS is invalid: expected whole seconds ≥ 2',
+    );
+  }
+  return Number(v);
+}
+
 function storageQueue(config: Config, connection: string, name: string): QueueClient {
   if (connection !== 'AzureWebJobsStorage') {
     throw new MirrorError(
@@ -100,6 +113,7 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
   const config = loadConfig(env);
   const settings: QueueSettings = { ...readQueueSettings(), ...localOverrides(env), ...opts.queueSettings };
   const functions = opts.functions ?? (await loadFunctions());
+  const lockSeconds = messageLockSeconds(env);
   const invoker = createInvoker(log, sink);
 
   const timers = new Map<string, TimerRunner>();
@@ -121,6 +135,7 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
           settings,
           invoker,
           log,
+          ...(lockSeconds === undefined ? {} : { leaseSeconds: lockSeconds }),
           ...(opts.minPollingIntervalMs === undefined
             ? {}
             : { minPollingIntervalMs: opts.minPollingIntervalMs }),
