@@ -4,9 +4,9 @@
  * the poison queue, and a clean stop. The pure parts (routes, host.json, message decoding,
  * local.settings.json) are checked in-process.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,9 +22,9 @@ import { createInvoker } from '../src/local/invoke';
 import { decodeMessage, QueuePoller, triggerInput } from '../src/local/queue-poller';
 import { matchRoute, parseRoute } from '../src/local/routes';
 import { resolveSettingRefs } from '../src/local/timer';
+import { ensureBuilt, LOCAL_MAIN } from './support/build';
 
-const ROOT = join(__dirname, '..');
-const MAIN = join(ROOT, 'dist', 'src', 'local', 'main.js');
+const MAIN = LOCAL_MAIN;
 const JAMMY = 'bosh-azure-hyperv-ubuntu-jammy-go_agent';
 const NOBLE = 'bosh-azure-hyperv-ubuntu-noble';
 /** Not in the configured series, so only this file's poison test touches it. */
@@ -224,41 +224,6 @@ function startBoshIo(releases: Record<string, Release[]>) {
       }),
     ),
   );
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    newest = Math.max(
-      newest,
-      e.isDirectory() ? newestMtime(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0,
-    );
-  }
-  return newest;
-}
-
-/** `npm test` builds first; a lone run of this file builds when dist is missing or older than src. */
-function ensureBuilt(): void {
-  const built = (() => {
-    try {
-      return statSync(MAIN).mtimeMs;
-    } catch {
-      return 0;
-    }
-  })();
-  if (built >= newestMtime(join(ROOT, 'src'))) return;
-  // Type errors elsewhere in the tree still emit; what matters is a fresh main.js.
-  spawnSync(
-    process.execPath,
-    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
-    {
-      cwd: ROOT,
-      timeout: 120_000,
-      stdio: 'ignore',
-    },
-  );
-  expect(statSync(MAIN).mtimeMs).toBeGreaterThan(built);
 }
 
 type Event = Record<string, unknown> & { event: string };

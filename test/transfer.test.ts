@@ -245,6 +245,7 @@ describe('transferStemcell', () => {
       uploadedBytes: 7,
       skippedZeroBytes: 9,
       vhdBytes: f.vhd.length,
+      sentBytes: 0,
     };
     const r = await transferStemcell({ source: sourceOf(f), blob: newBlob(), signal: budget.signal, resume });
     expect(r).toEqual({ done: false, checkpoint: { ...resume, downloadedBytes: 0 } });

@@ -292,7 +292,9 @@ export class SparsePageWriter extends Writable {
       if (ranges && overlaps(ranges, start, end)) await this.dispatch(start, end, undefined);
       return;
     }
-    if (this.resume && ranges && end <= this.resume.watermark && covers(ranges, start, end)) {
+    // Put Page is atomic, so a listed range holds what an earlier pass of this job wrote there:
+    // below the watermark and beyond it, a run already in the blob is not sent again.
+    if (this.resume && ranges && covers(ranges, start, end)) {
       this.uploadedBytes += data.length;
       await this.flush();
       this.runStart = end;

@@ -4,6 +4,7 @@
  * Every step starts from the job row and ends by writing it, so any invocation can pick up where
  * the last one stopped: after a crash, a timeout, a redeploy or a spent time budget.
  */
+import { randomUUID } from 'node:crypto';
 import type { ContainerClient } from '@azure/storage-blob';
 import type { BoshIoClient, StemcellRelease } from './boshio';
 import type { Config } from './config';
@@ -66,7 +67,9 @@ export async function runMirror(
     jlog.info('job.already-done', { status: job.status });
     return { kind: 'noop', job, why: `job is ${job.status}` };
   }
-  const claim = await deps.jobs.claim(job, deps.workerId, deps.config.leaseSeconds).catch((e: unknown) => {
+  // One owner per invocation: two deliveries in one process must not share a lease.
+  const owner = `${deps.workerId}/${randomUUID().slice(0, 8)}`;
+  const claim = await deps.jobs.claim(job, owner, deps.config.leaseSeconds).catch((e: unknown) => {
     if (e instanceof StaleJobError) return undefined;
     throw e;
   });
@@ -275,6 +278,7 @@ class Steps {
             uploadedBytes: this.job.uploadedBytes,
             skippedZeroBytes: this.job.skippedZeroBytes,
             vhdBytes: this.job.vhdBytes,
+            sentBytes: 0,
           }
         : undefined;
     const sentBefore = this.job.sentBytes;
@@ -292,16 +296,16 @@ class Steps {
       checkpointBytes: deps.config.checkpointMiB * 1024 * 1024,
       log: this.log,
       onCheckpoint: async (cp) => {
-        await this.save(progressFields(cp));
+        await this.save({ ...progressFields(cp), sentBytes: sentBefore + cp.sentBytes });
       },
       onProgress: deps.onProgress && ((cp) => deps.onProgress?.(this.job, cp)),
     });
-    const sent = (r: { checkpoint: TransferCheckpoint }, extra: number) => ({
+    const sent = (r: { checkpoint: TransferCheckpoint }) => ({
       ...progressFields(r.checkpoint),
-      sentBytes: sentBefore + extra,
+      sentBytes: sentBefore + r.checkpoint.sentBytes,
     });
     if (!result.done) {
-      await this.letGo({ ...sent(result, 0), status: 'waiting' });
+      await this.letGo({ ...sent(result), status: 'waiting' });
       await deps.queue.send({ series: this.job.series, version: this.job.version, continuation: true });
       this.log.info('job.continued', { stage: 'transfer', watermark: result.checkpoint.watermark });
       return { kind: 'continued', job: this.job };
@@ -312,7 +316,7 @@ class Steps {
       imageSha256: result.imageSha256,
     });
     await this.save({
-      ...sent(result, result.sentBytes),
+      ...sent(result),
       vhdBytes: result.vhdBytes,
       imageSha256: result.imageSha256,
       imageSha1: result.imageSha1,

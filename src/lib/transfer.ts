@@ -27,6 +27,8 @@ export interface TransferCheckpoint {
   uploadedBytes: number;
   skippedZeroBytes: number;
   vhdBytes: number;
+  /** Bytes sent by Put Page in this pass so far. */
+  sentBytes: number;
 }
 
 export interface TransferOptions {
@@ -64,6 +66,7 @@ const EMPTY: TransferCheckpoint = {
   uploadedBytes: 0,
   skippedZeroBytes: 0,
   vhdBytes: 0,
+  sentBytes: 0,
 };
 
 async function existingRanges(blob: PageBlobClient): Promise<PageRange[]> {
@@ -98,7 +101,9 @@ export async function transferStemcell(o: TransferOptions): Promise<TransferResu
   const checkpointBytes = o.checkpointBytes ?? 256 * 1024 * 1024;
   const checkpointMs = o.checkpointMs ?? 30_000;
   const resume = o.resume;
-  if (o.signal?.aborted) return { done: false, checkpoint: { ...(resume ?? EMPTY), downloadedBytes: 0 } };
+  if (o.signal?.aborted) {
+    return { done: false, checkpoint: { ...(resume ?? EMPTY), downloadedBytes: 0, sentBytes: 0 } };
+  }
 
   const ranges = resume ? await existingRanges(o.blob) : undefined;
   const controller = new AbortController();
@@ -114,13 +119,14 @@ export async function transferStemcell(o: TransferOptions): Promise<TransferResu
 
   const checkpoint = (): TransferCheckpoint => {
     const p = writer?.progress();
-    if (!p) return { ...(resume ?? EMPTY), downloadedBytes: downloaded };
+    if (!p) return { ...(resume ?? EMPTY), downloadedBytes: downloaded, sentBytes: 0 };
     const cp = {
       watermark: p.watermark,
       downloadedBytes: downloaded,
       uploadedBytes: p.uploadedBytes,
       skippedZeroBytes: p.skippedZeroBytes,
       vhdBytes,
+      sentBytes: p.sentBytes,
     };
     // Until this pass overtakes the previous one, what that one proved still holds for a kept blob.
     if (resume && writer?.resumed && cp.watermark < resume.watermark) {

@@ -1,0 +1,37 @@
+/** Child-process tests run the compiled app: `npm test` builds first; a lone run builds when stale. */
+import { spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '..', '..');
+export const LOCAL_MAIN = join(ROOT, 'dist', 'src', 'local', 'main.js');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
+  }
+  return newest;
+}
+
+function mtime(file: string): number {
+  try {
+    return statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+/** Compiles src/ to dist/ when dist is missing or older than src; throws if that did not help. */
+export function ensureBuilt(): void {
+  const built = mtime(LOCAL_MAIN);
+  if (built >= newestMtime(join(ROOT, 'src'))) return;
+  // Type errors elsewhere in the tree still emit; what matters is a fresh main.js.
+  spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
+    cwd: ROOT,
+    timeout: 120_000,
+    stdio: 'ignore',
+  });
+  if (mtime(LOCAL_MAIN) <= built) throw new Error('building dist/ failed: run npm run build');
+}
