@@ -40,7 +40,7 @@ export async function mirrorStatus(
       return problem(400, 'INVALID_REQUEST', `status must be one of ${JOB_STATUSES.join(', ')}`);
     }
     const limit = q.get('limit');
-    if (limit !== null && !/^\d{1,3}$/.test(limit))
+    if (limit !== null && (!/^\d{1,3}$/.test(limit) || Number(limit) < 1 || Number(limit) > 200))
       return problem(400, 'INVALID_REQUEST', 'limit must be a number from 1 to 200');
     const page = await jobs.list({
       series: filterSeries,

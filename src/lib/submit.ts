@@ -3,6 +3,8 @@
  * queued so its status can be read at once, and enqueue it. Nothing is created when bosh.io does
  * not list the version or cannot be reached.
  */
+import { closestNames, type StemcellRelease } from './boshio';
+import { isMirrorError, MirrorError } from './errors';
 import type { Job } from './jobs';
 import { newJob } from './jobs';
 import type { Logger } from './log';
@@ -16,12 +18,27 @@ export interface Submitted {
   enqueued: boolean;
 }
 
+/**
+ * Azure series bosh.io publishes (it has no API that lists series), to name the closest one when a
+ * request has a typo. Any Azure series may still be requested.
+ */
+export const KNOWN_AZURE_SERIES: readonly string[] = [
+  'bosh-azure-hyperv-ubuntu-noble',
+  'bosh-azure-hyperv-ubuntu-jammy-go_agent',
+  'bosh-azure-hyperv-ubuntu-bionic-go_agent',
+  'bosh-azure-hyperv-ubuntu-xenial-go_agent',
+];
+
+type SubmitServices = Pick<Services, 'boshio' | 'jobs' | 'queue'> & {
+  config: Pick<Services['config'], 'series'>;
+};
+
 export async function submitMirrorRequest(
   request: MirrorRequest,
-  s: Pick<Services, 'boshio' | 'jobs' | 'queue'>,
+  s: SubmitServices,
   log: Logger,
 ): Promise<Submitted> {
-  const release = await s.boshio.resolve(request.series, request.version);
+  const release = await resolveRelease(request, s);
   const force = request.force ?? false;
   const { job: existing, created } = await s.jobs.create({
     ...newJob(release.series, release.version),
@@ -31,7 +48,8 @@ export async function submitMirrorRequest(
   let job = existing;
   const done = ['succeeded', 'skipped', 'staged', 'failed'].includes(job.status);
   if (!created && done) {
-    if (!force && job.status !== 'failed') {
+    // Without force only a transient failure is tried again, as the worker itself decides.
+    if (!force && (job.status !== 'failed' || job.errorPermanent)) {
       log.info('request.already-done', { series: job.series, version: job.version, status: job.status });
       return { job, enqueued: false };
     }
@@ -45,4 +63,22 @@ export async function submitMirrorRequest(
   });
   log.info('request.enqueued', { series: job.series, version: job.version, force, created });
   return { job, enqueued: true };
+}
+
+/** bosh.io's release; for a series it does not list, the error names the closest known series. */
+async function resolveRelease(request: MirrorRequest, s: SubmitServices): Promise<StemcellRelease> {
+  try {
+    return await s.boshio.resolve(request.series, request.version);
+  } catch (e) {
+    if (!isMirrorError(e) || e.code !== 'NOT_FOUND') throw e;
+    // Only on this error path: ask again whether the series itself is unknown (no releases at all).
+    if ((await s.boshio.listReleases(request.series)).length > 0) throw e;
+    const candidates = [...new Set([...s.config.series, ...KNOWN_AZURE_SERIES])].filter(
+      (c) => c !== request.series,
+    );
+    throw new MirrorError(
+      'NOT_FOUND',
+      `bosh.io lists no stemcells for series "${request.series}"; closest: ${closestNames(request.series, candidates).join(', ')}`,
+    );
+  }
 }
