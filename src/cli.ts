@@ -147,9 +147,11 @@ async function mirror(args: string[], io: Io): Promise<number> {
     reason: typeof values.reason === 'string' ? values.reason : 'cli',
   });
   const { services, log } = setup(io, values.verbose === true);
+  // Resolved first, as POST /api/mirror does: a version bosh.io does not list leaves no job behind.
+  const release = await services.boshio.resolve(request.series, request.version);
   const progress = new Progress(io);
   const sender = new LocalSender();
-  let message: QueueMessage = request;
+  let message: QueueMessage = { ...request, version: release.version };
   const forever = new AbortController().signal;
   try {
     for (;;) {
