@@ -8,9 +8,13 @@ const { execFileSync } = require('node:child_process');
 const root = join(__dirname, '..');
 const cli = join(root, 'dist', 'src', 'cli.js');
 if (!existsSync(cli)) {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
-    stdio: 'inherit',
-  });
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
+    {
+      stdio: 'inherit',
+    },
+  );
 }
 require(cli)
   .main(process.argv.slice(2))

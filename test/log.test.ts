@@ -72,10 +72,10 @@ describe('ambient logger', () => {
         shared.warn('download.cut');
       })(),
     ]);
-    expect(a.lines.map((l) => JSON.parse(l.line))).toEqual([
+    expect(a.lines.map((l) => JSON.parse(l.line) as unknown)).toEqual([
       expect.objectContaining({ event: 'api.retry', invocationId: 'a', component: 'boshio' }),
     ]);
-    expect(b.lines.map((l) => JSON.parse(l.line))).toEqual([
+    expect(b.lines.map((l) => JSON.parse(l.line) as unknown)).toEqual([
       expect.objectContaining({ event: 'download.cut', invocationId: 'b' }),
     ]);
     expect(fallback.lines).toHaveLength(0);

@@ -10,7 +10,10 @@ function newestMtime(dir: string): number {
   let newest = 0;
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
+    newest = Math.max(
+      newest,
+      e.isDirectory() ? newestMtime(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0,
+    );
   }
   return newest;
 }
@@ -28,10 +31,14 @@ export function ensureBuilt(): void {
   const built = mtime(LOCAL_MAIN);
   if (built >= newestMtime(join(ROOT, 'src'))) return;
   // Type errors elsewhere in the tree still emit; what matters is a fresh main.js.
-  spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-    cwd: ROOT,
-    timeout: 120_000,
-    stdio: 'ignore',
-  });
+  spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      timeout: 120_000,
+      stdio: 'ignore',
+    },
+  );
   if (mtime(LOCAL_MAIN) <= built) throw new Error('building dist/ failed: run npm run build');
 }
