@@ -1,0 +1,379 @@
+/**
+ * `npm run bench` (DESIGN §5, §7): builds realistic stemcells, serves them from a loopback bosh.io,
+ * mirrors each into a fresh in-memory Azurite with the CLI in a child process, and measures in the
+ * same run the two floors the mirror is held to. Progress goes to stderr; the last line of stdout
+ * is one JSON object, `{ "results": [ … ] }`.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { TableClient } from '@azure/data-tables';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { JOBS_TABLE } from '../src/lib/clients';
+import { JobStore } from '../src/lib/jobs';
+import { listPageRanges } from '../src/lib/pageblob';
+import { startAzurite, type Azurite } from '../src/local/azurite';
+import { startFakeBoshIo, type FakeBoshIo } from '../test/fakes/boshio';
+import {
+  decompressOnly,
+  overlapBytes,
+  rangeBytes,
+  scanVhd,
+  sharedKey,
+  uploadOnly,
+  type VhdScan,
+} from './floors';
+import { runMirror, type MirrorRun } from './mirror';
+import { resumeAfterKill, type ResumeResult } from './resume';
+import {
+  buildStemcell,
+  ensureTools,
+  JS_MAX_MIB,
+  removeStemcell,
+  type BenchStemcell,
+  type Generator,
+} from './stemcells';
+
+export const TARGETS = { ratioToFloor: 1.3, peakRssMiB: 256, rssGrowth: 0.1, tempDiskBytes: 0 } as const;
+const MIB = 1024 * 1024;
+
+export interface BenchOptions {
+  sizes: number[];
+  generator: 'auto' | Generator;
+  install: boolean;
+  keep: boolean;
+  resume: 'auto' | 'off' | number;
+  scratch: string;
+  profile: boolean;
+  repoRoot: string;
+}
+
+export interface SizeResult {
+  sizeMiB: number;
+  generator: Generator;
+  archiveBytes: number;
+  vhdBytes: number;
+  seconds: number;
+  transferSeconds: number | null;
+  decompressOnlySeconds: number;
+  uploadOnlySeconds: number;
+  ratioToFloor: number;
+  nonZeroBytes64k: number;
+  sentBytes: number;
+  blobRangeBytes: number;
+  peakRssMiB: number;
+  tempDiskBytes: number;
+  diskWriteBytes: number | null;
+  azurite: 'memory';
+  parallelism: number;
+  met: { ratioToFloor: boolean; sentBytes: boolean; peakRssMiB: boolean; tempDiskBytes: boolean };
+  resume?: ResumeResult;
+}
+
+const say = (s: string): void => void process.stderr.write(`[bench] ${s}\n`);
+
+function findRepoRoot(from: string): string {
+  for (let d = from; ; d = dirname(d)) {
+    if (existsSync(join(d, 'package.json')) && existsSync(join(d, 'bench'))) return d;
+    if (dirname(d) === d) throw new Error('cannot find the repository root');
+  }
+}
+
+export function parseOptions(argv: string[]): BenchOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      sizes: { type: 'string', default: '1024,4096' },
+      generator: { type: 'string', default: 'auto' },
+      'no-install': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      resume: { type: 'string', default: 'auto' },
+      scratch: { type: 'string' },
+      profile: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stderr.write(
+      `Usage: npm run bench -- [--sizes 1024,4096] [--generator auto|make-stemcell.sh|js] [--no-install]
+       [--keep] [--resume auto|off|SIZE] [--scratch DIR] [--profile]\n`,
+    );
+    process.exit(0);
+  }
+  const sizes = values.sizes.split(',').map((s) => Number(s.trim()));
+  if (sizes.length === 0 || sizes.some((s) => !Number.isInteger(s) || s < 8))
+    throw new Error(`--sizes takes whole MiB of at least 8, got ${values.sizes}`);
+  if (!['auto', 'make-stemcell.sh', 'js'].includes(values.generator))
+    throw new Error(`--generator is auto, make-stemcell.sh or js, got ${values.generator}`);
+  const resumeOpt =
+    values.resume === 'auto' || values.resume === 'off' ? values.resume : Number(values.resume);
+  if (typeof resumeOpt === 'number' && !sizes.includes(resumeOpt))
+    throw new Error(`--resume names a size not in --sizes: ${values.resume}`);
+  const repoRoot = findRepoRoot(__dirname);
+  return {
+    sizes,
+    generator: values.generator as BenchOptions['generator'],
+    install: !values['no-install'],
+    keep: values.keep,
+    resume: resumeOpt,
+    scratch: resolve(values.scratch ?? join(repoRoot, '.bench')),
+    profile: values.profile,
+    repoRoot,
+  };
+}
+
+function chooseGenerator(o: BenchOptions, script: string): Generator {
+  if (o.generator === 'js') return 'js';
+  const scriptThere = existsSync(script);
+  if (!scriptThere) say(`no fixture script at ${script}`);
+  const usable = scriptThere && ensureTools({ install: o.install, say });
+  if (usable) return 'make-stemcell.sh';
+  if (o.generator === 'make-stemcell.sh') throw new Error('make-stemcell.sh cannot run here (see above)');
+  say(`FALLBACK: in-memory stemcells (mostly zeros, far from realistic), at most ${JS_MAX_MIB} MiB`);
+  return 'js';
+}
+
+/** The size the kill-and-resume test runs at: one long enough to hold two checkpoint windows. */
+function resumeSize(o: BenchOptions): number | undefined {
+  if (o.resume === 'off') return undefined;
+  if (typeof o.resume === 'number') return o.resume;
+  return o.sizes.find((s) => s * MIB > 2 * 256 * MIB);
+}
+
+function settingsFor(azurite: Azurite, boshio: FakeBoshIo, series: string): Record<string, string> {
+  return {
+    AzureWebJobsStorage: azurite.connectionString,
+    BASM_BOSH_IO_URL: boshio.url,
+    BASM_STEMCELL_SERIES: series,
+  };
+}
+
+function jobStore(azurite: Azurite): JobStore {
+  return new JobStore(
+    TableClient.fromConnectionString(azurite.connectionString, JOBS_TABLE, { allowInsecureConnection: true }),
+  );
+}
+
+function containerOf(azurite: Azurite, name: string): ContainerClient {
+  return BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(name);
+}
+
+function failed(run: MirrorRun, what: string): Error {
+  return new Error(`${what}: exit ${run.exitCode ?? run.signal}\n${run.stderrTail}`);
+}
+
+async function measureSize(
+  o: BenchOptions,
+  s: BenchStemcell,
+  boshio: FakeBoshIo,
+  withResume: boolean,
+): Promise<SizeResult> {
+  say(`— ${s.sizeMiB} MiB: reading the VHD for its non-zero runs`);
+  const scan: VhdScan = await scanVhd(s.vhdPath, { keepData: true });
+  say(
+    `  vhd ${scan.vhdBytes} B, non-zero in 64 KiB runs ${scan.nonZeroBytes64k} B, ${scan.ops.length} Put Pages`,
+  );
+
+  say('  D: decompress only (zlib + tar, nothing uploaded)');
+  const d = await decompressOnly(s.tgzPath);
+  if (d.vhdBytes !== scan.vhdBytes)
+    throw new Error(`D saw ${d.vhdBytes} VHD bytes, the file has ${scan.vhdBytes}`);
+  say(`  D = ${d.seconds.toFixed(2)} s`);
+
+  const azurite = await startAzurite();
+  try {
+    say('  U: upload only (plain node:http keep-alive PUTs from memory to a SAS URL)');
+    const floorContainer = containerOf(azurite, 'floor');
+    await floorContainer.createIfNotExists();
+    const u = await uploadOnly({
+      container: floorContainer,
+      credential: sharedKey(azurite.connectionString),
+      blobName: 'floor.vhd',
+      vhdBytes: scan.vhdBytes,
+      ops: scan.ops,
+    });
+    const floorRanges = await listPageRanges(floorContainer.getPageBlobClient('floor.vhd'));
+    if (rangeBytes(floorRanges) !== scan.nonZeroBytes64k)
+      throw new Error(`U left ${rangeBytes(floorRanges)} B of pages, expected ${scan.nonZeroBytes64k}`);
+    say(
+      `  U = ${u.seconds.toFixed(2)} s (${u.puts} puts, ${(u.sentBytes / MIB / u.seconds).toFixed(0)} MiB/s)`,
+    );
+    // The floor's pages and buffers go before the mirror runs: neither process should carry them.
+    await floorContainer.delete();
+    for (const op of scan.ops) delete op.data;
+
+    await boshio.addRelease({ series: s.series, version: s.version, body: { path: s.tgzPath } });
+    say('  mirror: CLI in a child process, loopback bosh.io → in-memory Azurite');
+    const run = await runMirror({
+      childScript: join(__dirname, 'mirror-child.js'),
+      series: s.series,
+      version: s.version,
+      settings: settingsFor(azurite, boshio, s.series),
+      workDir: join(o.scratch, 'run', `mirror-${s.sizeMiB}`),
+      nodeArgs: o.profile ? ['--cpu-prof', '--cpu-prof-dir', join(o.scratch, 'prof', String(s.sizeMiB))] : [],
+    });
+    if (run.exitCode !== 0) throw failed(run, 'the mirror failed');
+    const job = await jobStore(azurite).get(s.series, s.version);
+    if (job?.status !== 'staged') throw new Error(`the job ended ${job?.status ?? 'missing'}, not staged`);
+    const blob = containerOf(azurite, 'stemcell').getPageBlobClient(job.blobName ?? '');
+    const blobRanges = await listPageRanges(blob);
+    const props = await blob.getProperties();
+    if (props.contentLength !== scan.vhdBytes)
+      throw new Error(`the blob is ${props.contentLength} B, the VHD ${scan.vhdBytes}`);
+    const covered = overlapBytes(blobRanges, scan.nonZeroRanges);
+    if (covered !== scan.nonZeroBytes64k)
+      throw new Error(`the blob's pages cover ${covered} of ${scan.nonZeroBytes64k} non-zero bytes`);
+    say(
+      `  mirror = ${run.seconds.toFixed(2)} s (transfer ${run.transferSeconds?.toFixed(2) ?? '?'} s), ` +
+        `peak RSS ${run.peakRssMiB.toFixed(0)} MiB, sent ${job.sentBytes} B`,
+    );
+
+    const floor = Math.max(d.seconds, u.seconds);
+    const tempDiskBytes = Math.max(run.folderBytes, run.diskWriteBytes ?? 0);
+    const result: SizeResult = {
+      sizeMiB: s.sizeMiB,
+      generator: s.generator,
+      archiveBytes: s.archiveBytes,
+      vhdBytes: scan.vhdBytes,
+      seconds: round(run.seconds),
+      transferSeconds: run.transferSeconds === undefined ? null : round(run.transferSeconds),
+      decompressOnlySeconds: round(d.seconds),
+      uploadOnlySeconds: round(u.seconds),
+      ratioToFloor: round(run.seconds / floor),
+      nonZeroBytes64k: scan.nonZeroBytes64k,
+      sentBytes: job.sentBytes,
+      blobRangeBytes: rangeBytes(blobRanges),
+      peakRssMiB: round(run.peakRssMiB, 1),
+      tempDiskBytes,
+      diskWriteBytes: run.diskWriteBytes ?? null,
+      azurite: 'memory',
+      parallelism: 8,
+      met: {
+        ratioToFloor: run.seconds / floor <= TARGETS.ratioToFloor,
+        sentBytes: job.sentBytes <= scan.nonZeroBytes64k,
+        peakRssMiB: run.peakRssMiB <= TARGETS.peakRssMiB,
+        tempDiskBytes: tempDiskBytes === TARGETS.tempDiskBytes,
+      },
+    };
+    if (withResume) {
+      await azurite.stop();
+      result.resume = await resumeAfterKill({
+        stemcell: s,
+        scan,
+        childScript: join(__dirname, 'mirror-child.js'),
+        scratch: o.scratch,
+        boshio,
+        say,
+      });
+    }
+    return result;
+  } finally {
+    await azurite.stop();
+  }
+}
+
+function round(n: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+export interface BenchOutput {
+  results: SizeResult[];
+  summary: {
+    rssGrowth: number | null;
+    met: {
+      ratioToFloor: boolean;
+      sentBytes: boolean;
+      peakRssMiB: boolean;
+      rssFlat: boolean | null;
+      tempDiskBytes: boolean;
+    };
+    resume: { reuploadedBytes: number; withinOneWindow: boolean; byteIdentical: boolean } | null;
+    generator: Generator;
+    machine: { cpus: number; node: string };
+    notes: string[];
+  };
+}
+
+export async function runBench(o: BenchOptions): Promise<BenchOutput> {
+  const script = resolve(o.repoRoot, '..', 'shared', 'fixtures', 'make-stemcell.sh');
+  const generator = chooseGenerator(o, script);
+  const notes: string[] = [];
+  if (generator === 'js')
+    notes.push('in-memory fallback stemcells: mostly zeros, so the numbers are not realistic');
+  const stemcells: BenchStemcell[] = [];
+  const boshio = await startFakeBoshIo();
+  try {
+    // All builds first, so no build competes with a measurement for the two cores.
+    for (const sizeMiB of o.sizes) {
+      stemcells.push(
+        await buildStemcell({ scratch: o.scratch, sizeMiB, generator, script, incompressiblePct: 38, say }),
+      );
+    }
+    const resumeAt = resumeSize(o);
+    const results: SizeResult[] = [];
+    for (const s of stemcells) results.push(await measureSize(o, s, boshio, s.sizeMiB === resumeAt));
+    if (resumeAt === undefined)
+      notes.push('resume after SIGKILL not measured: no size holds two checkpoint windows');
+
+    const rss = results.map((r) => r.peakRssMiB);
+    const growth = rss.length > 1 ? Math.max(...rss) / Math.min(...rss) - 1 : null;
+    const resumed = results.find((r) => r.resume)?.resume;
+    return {
+      results,
+      summary: {
+        rssGrowth: growth === null ? null : round(growth),
+        met: {
+          ratioToFloor: results.every((r) => r.met.ratioToFloor),
+          sentBytes: results.every((r) => r.met.sentBytes),
+          peakRssMiB: results.every((r) => r.met.peakRssMiB),
+          rssFlat: growth === null ? null : growth < TARGETS.rssGrowth,
+          tempDiskBytes: results.every((r) => r.met.tempDiskBytes),
+        },
+        resume: resumed
+          ? {
+              reuploadedBytes: resumed.reuploadedBytes,
+              withinOneWindow: resumed.withinOneWindow,
+              byteIdentical: resumed.byteIdentical,
+            }
+          : null,
+        generator,
+        machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+        notes,
+      },
+    };
+  } finally {
+    await boshio.close();
+    if (!o.keep) for (const s of stemcells) await removeStemcell(s);
+  }
+}
+
+function table(out: BenchOutput): string {
+  const rows = out.results.map(
+    (r) =>
+      `${String(r.sizeMiB).padStart(6)} MiB  mirror ${r.seconds.toFixed(1).padStart(6)} s  D ${r.decompressOnlySeconds
+        .toFixed(1)
+        .padStart(
+          5,
+        )} s  U ${r.uploadOnlySeconds.toFixed(1).padStart(5)} s  ratio ${r.ratioToFloor.toFixed(2)}` +
+      `  sent/nonzero ${(r.sentBytes / r.nonZeroBytes64k).toFixed(3)}  RSS ${r.peakRssMiB.toFixed(0)} MiB  temp ${r.tempDiskBytes} B`,
+  );
+  return rows.join('\n');
+}
+
+async function cli(): Promise<void> {
+  const o = parseOptions(process.argv.slice(2));
+  say(`sizes ${o.sizes.join(', ')} MiB; scratch ${o.scratch}`);
+  const out = await runBench(o);
+  say(`results:\n${table(out)}`);
+  say(`targets met: ${JSON.stringify(out.summary.met)}; resume: ${JSON.stringify(out.summary.resume)}`);
+  process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+if (require.main === module) {
+  cli().catch((e: unknown) => {
+    process.stderr.write(`[bench] failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}
