@@ -230,7 +230,7 @@ async function measureSize(
     );
 
     const floor = Math.max(d.seconds, u.seconds);
-    const tempDiskBytes = Math.max(run.folderBytes, run.diskWriteBytes ?? 0);
+    const tempDiskBytes = run.folderBytes;
     const result: SizeResult = {
       sizeMiB: s.sizeMiB,
       generator: s.generator,

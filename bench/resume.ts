@@ -1,7 +1,7 @@
 /**
  * DESIGN §7's last target: a mirror killed with SIGKILL mid-upload, then started again, re-uploads
- * at most one checkpoint window and ends with a blob byte-identical to the VHD. The kill comes half
- * a window after the first checkpoint, so the blob then holds pages the job does not know about.
+ * at most one checkpoint window and ends with a blob byte-identical to the VHD. The kill comes with
+ * half a window of pages past the first checkpoint, so the blob then holds pages the job does not vouch for.
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { JOBS_TABLE } from '../src/lib/clients';
 import { JobStore } from '../src/lib/jobs';
-import { listPageRanges } from '../src/lib/pageblob';
+import { listPageRanges, type PageRange } from '../src/lib/pageblob';
 import { startAzurite } from '../src/local/azurite';
 import type { FakeBoshIo } from '../test/fakes/boshio';
 import { overlapBytes, rangeBytes, type VhdScan } from './floors';
@@ -20,8 +20,8 @@ import type { BenchStemcell } from './stemcells';
 export const CHECKPOINT_WINDOW = 256 * 1024 * 1024;
 
 export interface ResumeResult {
-  /** VHD offset reached (from the progress lines) when the child was killed. */
-  killedAtBytes: number;
+  /** Non-zero bytes above the first checkpoint seen in the blob when the kill was sent. */
+  uploadedPastCheckpointAtKill: number;
   /** The job's watermark as the killed pass left it. */
   watermarkAtKill: number;
   /** Non-zero VHD bytes already in the blob when the second pass began. */
@@ -57,28 +57,46 @@ export async function resumeAfterKill(c: Ctx): Promise<ResumeResult> {
       // The killed pass leaves its lease behind; a short one keeps the restart from waiting long.
       BASM_LEASE_SECONDS: '3',
     };
+    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
+      'stemcell',
+    );
+    const blob = container.getPageBlobClient(`${s.series}/${s.version}.vhd`);
     let firstCheckpoint: number | undefined;
+    let kill: (() => void) | undefined;
+    let finished = false;
     let killedAt = 0;
-    const first = await runMirror({
+    const firstPass = runMirror({
       childScript: c.childScript,
       series: s.series,
       version: s.version,
       settings,
       workDir: join(c.scratch, 'run', `kill-${s.sizeMiB}`),
-      onStderrLine: (line, kill) => {
+      onStderrLine: (line, k) => {
+        kill = k;
         if (firstCheckpoint === undefined && line.includes('"transfer.checkpoint"')) {
-          const ev = JSON.parse(line) as { watermark?: number };
-          firstCheckpoint = ev.watermark;
-        }
-        const m = /^transfer (\d+)%/.exec(line);
-        if (!m || firstCheckpoint === undefined || killedAt > 0) return;
-        const at = (Number(m[1]) / 100) * scan.vhdBytes;
-        if (at >= firstCheckpoint + CHECKPOINT_WINDOW / 2) {
-          killedAt = Math.round(at);
-          kill();
+          firstCheckpoint = (JSON.parse(line) as { watermark?: number }).watermark;
         }
       },
     });
+    // The worst moment to die is with many pages in the blob that no checkpoint vouches for: wait
+    // for half a window of them (or half of what is left) above the first checkpoint, then kill.
+    const watcher = (async () => {
+      while (!finished && killedAt === 0) {
+        await new Promise((r) => setTimeout(r, 150));
+        if (firstCheckpoint === undefined || !kill) continue;
+        const above = [{ start: firstCheckpoint, end: scan.vhdBytes }];
+        const left = overlapBytes(scan.nonZeroRanges, above);
+        const ranges = await listPageRanges(blob).catch(() => []);
+        const uploadedAbove = overlapBytes(overlapRanges(ranges, above), scan.nonZeroRanges);
+        if (uploadedAbove >= Math.min(CHECKPOINT_WINDOW / 2, left / 2)) {
+          killedAt = uploadedAbove;
+          kill();
+        }
+      }
+    })();
+    const first = await firstPass;
+    finished = true;
+    await watcher;
     if (first.signal !== 'SIGKILL') {
       throw new Error(`the first pass was not killed (exit ${first.exitCode}); no checkpoint came in time`);
     }
@@ -88,13 +106,11 @@ export async function resumeAfterKill(c: Ctx): Promise<ResumeResult> {
       }),
     );
     const killedJob = await jobs.get(s.series, s.version);
-    const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(
-      'stemcell',
-    );
-    const blob = container.getPageBlobClient(killedJob?.blobName ?? `${s.series}/${s.version}.vhd`);
+    if (killedJob?.blobName !== undefined && killedJob.blobName !== blob.name)
+      throw new Error(`the job stages ${killedJob.blobName}, not ${blob.name}`);
     const present = overlapBytes(await listPageRanges(blob), scan.nonZeroRanges);
     c.say(
-      `  killed at ~${(killedAt / 2 ** 20).toFixed(0)} MiB; job watermark ${((killedJob?.watermark ?? 0) / 2 ** 20).toFixed(0)} MiB; ` +
+      `  killed with ${(killedAt / 2 ** 20).toFixed(0)} MiB past the first checkpoint; job watermark ${((killedJob?.watermark ?? 0) / 2 ** 20).toFixed(0)} MiB; ` +
         `${(present / 2 ** 20).toFixed(0)} MiB of pages already in the blob`,
     );
 
@@ -119,7 +135,7 @@ export async function resumeAfterKill(c: Ctx): Promise<ResumeResult> {
         `(window ${CHECKPOINT_WINDOW} B); byte-identical ${identical}; pages ${rangeBytes(finalRanges)} B`,
     );
     return {
-      killedAtBytes: killedAt,
+      uploadedPastCheckpointAtKill: killedAt,
       watermarkAtKill: killedJob?.watermark ?? 0,
       presentAtKillBytes: present,
       secondPassSentBytes: sent,
@@ -132,6 +148,18 @@ export async function resumeAfterKill(c: Ctx): Promise<ResumeResult> {
   } finally {
     await azurite.stop();
   }
+}
+
+/** `ranges` clipped to `within` (both sorted and merged). */
+function overlapRanges(ranges: readonly PageRange[], within: readonly PageRange[]): PageRange[] {
+  const out: PageRange[] = [];
+  for (const r of ranges)
+    for (const w of within) {
+      const start = Math.max(r.start, w.start);
+      const end = Math.min(r.end, w.end);
+      if (end > start) out.push({ start, end });
+    }
+  return out;
 }
 
 async function blobSha256(blob: {
