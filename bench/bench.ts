@@ -67,7 +67,7 @@ export interface SizeResult {
   azurite: 'memory';
   parallelism: number;
   met: { ratioToFloor: boolean; sentBytes: boolean; peakRssMiB: boolean; tempDiskBytes: boolean };
-  resume?: ResumeResult;
+  resume?: ResumeResult | { error: string };
 }
 
 const say = (s: string): void => void process.stderr.write(`[bench] ${s}\n`);
@@ -258,6 +258,7 @@ async function measureSize(
     };
     if (withResume) {
       await azurite.stop();
+      // A failed resume is a finding to report, not a reason to lose the other numbers.
       result.resume = await resumeAfterKill({
         stemcell: s,
         scan,
@@ -265,6 +266,10 @@ async function measureSize(
         scratch: o.scratch,
         boshio,
         say,
+      }).catch((e: unknown) => {
+        const error = e instanceof Error ? e.message : String(e);
+        say(`  resume FAILED: ${error.slice(-1500)}`);
+        return { error: error.slice(-1500) };
       });
     }
     return result;
@@ -289,7 +294,10 @@ export interface BenchOutput {
       rssFlat: boolean | null;
       tempDiskBytes: boolean;
     };
-    resume: { reuploadedBytes: number; withinOneWindow: boolean; byteIdentical: boolean } | null;
+    resume:
+      | { reuploadedBytes: number; withinOneWindow: boolean; byteIdentical: boolean }
+      | { error: string }
+      | null;
     generator: Generator;
     machine: { cpus: number; node: string };
     notes: string[];
@@ -331,13 +339,15 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
           rssFlat: growth === null ? null : growth < TARGETS.rssGrowth,
           tempDiskBytes: results.every((r) => r.met.tempDiskBytes),
         },
-        resume: resumed
-          ? {
-              reuploadedBytes: resumed.reuploadedBytes,
-              withinOneWindow: resumed.withinOneWindow,
-              byteIdentical: resumed.byteIdentical,
-            }
-          : null,
+        resume: !resumed
+          ? null
+          : 'error' in resumed
+            ? { error: resumed.error }
+            : {
+                reuploadedBytes: resumed.reuploadedBytes,
+                withinOneWindow: resumed.withinOneWindow,
+                byteIdentical: resumed.byteIdentical,
+              },
         generator,
         machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
         notes,
