@@ -41,6 +41,8 @@ export interface DownloadOptions {
   onBytes?: (total: number) => void;
   /** Resumes allowed in a row without any byte of progress between them (default 8). */
   maxResumes?: number;
+  /** Starts at this byte (the bytes before it come from elsewhere, e.g. a cached partial download). */
+  start?: number;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -258,6 +260,7 @@ export class BoshIoClient {
       maxResumes: opts.maxResumes ?? DEFAULT_MAX_RESUMES,
       signal: opts.signal,
       onBytes: opts.onBytes,
+      start: opts.start ?? 0,
     });
   }
 
@@ -322,6 +325,7 @@ interface DownloadParams {
   maxResumes: number;
   signal: AbortSignal | undefined;
   onBytes: ((total: number) => void) | undefined;
+  start: number;
 }
 
 /** What to do after a request ended or failed. */
@@ -351,6 +355,7 @@ class ResumableDownload extends Readable {
     super({ highWaterMark: 1024 * 1024 });
     this.p = p;
     this.total = p.size;
+    this.received = p.start;
     if (p.signal?.aborted) {
       queueMicrotask(this.onAbort);
     } else {
@@ -488,6 +493,11 @@ class ResumableDownload extends Readable {
       return transient(`${host} changed the object's ETag during the download; restart the pass`);
     }
     this.total ??= total;
+    // A download that started past byte 0 learns its validators from its first ranged answer.
+    if (this.etag === undefined && this.lastModified === undefined) {
+      this.etag = h.etag !== undefined && !h.etag.startsWith('W/') ? h.etag : undefined;
+      this.lastModified = h['last-modified'];
+    }
     return undefined;
   }
 

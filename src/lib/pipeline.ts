@@ -17,7 +17,8 @@ import { compareVersions, toGalleryVersion } from './names';
 import type { Notifier, NotifyEvent } from './notify';
 import type { RequestSender } from './queue';
 import type { QueueMessage } from './requests';
-import { transferStemcell, type TransferCheckpoint } from './transfer';
+import { DownloadCache } from './download-cache';
+import { transferStemcell, type TransferCheckpoint, type TransferResult } from './transfer';
 
 export interface PipelineDeps {
   config: Config;
@@ -282,34 +283,50 @@ class Steps {
           }
         : undefined;
     const sentBefore = this.job.sentBytes;
-    await this.save({ blobName, passes: this.job.passes + 1 });
-    const result = await transferStemcell({
-      source: {
-        open: (signal) => deps.boshio.openDownload(release, { signal }),
-        size: release.size,
-        sha256: release.sha256,
-        sha1: release.sha1,
-      },
-      blob,
-      resume,
-      signal: this.opts.budget,
-      checkpointBytes: deps.config.checkpointMiB * 1024 * 1024,
+    const cache = new DownloadCache({
+      blob: deps.container.getBlockBlobClient(`${blobName}.download`),
+      fetch: (start, signal) => deps.boshio.openDownload(release, { signal, start }),
+      size: release.size,
       log: this.log,
-      onCheckpoint: async (cp) => {
-        await this.save({ ...progressFields(cp), sentBytes: sentBefore + cp.sentBytes });
-      },
-      onProgress: deps.onProgress && ((cp) => deps.onProgress?.(this.job, cp)),
     });
+    const cachedBytes = await cache.load();
+    await this.save({ blobName, passes: this.job.passes + 1 });
+    this.log.info('transfer.pass', { pass: this.job.passes, cachedBytes, watermark: this.job.watermark });
+    let result: TransferResult;
+    try {
+      result = await transferStemcell({
+        source: {
+          open: (signal) => cache.open(signal),
+          size: release.size,
+          sha256: release.sha256,
+          sha1: release.sha1,
+        },
+        blob,
+        resume,
+        signal: this.opts.budget,
+        checkpointBytes: deps.config.checkpointMiB * 1024 * 1024,
+        log: this.log,
+        onCheckpoint: async (cp) => {
+          await cache.commit();
+          await this.save({ ...progressFields(cp), sentBytes: sentBefore + cp.sentBytes });
+        },
+        onProgress: deps.onProgress && ((cp) => deps.onProgress?.(this.job, cp)),
+      });
+    } catch (e) {
+      throw await this.afterFailedPass(e, cache, cachedBytes);
+    }
     const sent = (r: { checkpoint: TransferCheckpoint }) => ({
       ...progressFields(r.checkpoint),
       sentBytes: sentBefore + r.checkpoint.sentBytes,
     });
     if (!result.done) {
+      await cache.commitAll();
       await this.letGo({ ...sent(result), status: 'waiting' });
       await deps.queue.send({ series: this.job.series, version: this.job.version, continuation: true });
       this.log.info('job.continued', { stage: 'transfer', watermark: result.checkpoint.watermark });
       return { kind: 'continued', job: this.job };
     }
+    await cache.discard();
     this.log.info('transfer.verified', {
       vhdBytes: result.vhdBytes,
       sentBytes: result.sentBytes,
@@ -325,6 +342,31 @@ class Steps {
     });
     if (!deps.gallery) return this.finish('staged');
     return undefined;
+  }
+
+  /**
+   * Keeps what the pass downloaded for the retry, unless the failure is for good. A checksum
+   * mismatch after reading a cached prefix may be the cache's fault: drop it and try once more clean.
+   */
+  private async afterFailedPass(e: unknown, cache: DownloadCache, cachedBytes: number): Promise<unknown> {
+    const permanent = isMirrorError(e) && e.permanent;
+    try {
+      if (!permanent) await cache.commitAll();
+      else await cache.discard();
+    } catch (cacheError) {
+      this.log.warn('download-cache.failed', { error: toErrorInfo(cacheError) });
+    }
+    if (isMirrorError(e) && e.code === 'CHECKSUM_MISMATCH' && cachedBytes > 0) {
+      return new MirrorError(
+        'DOWNLOAD_FAILED',
+        `${e.message} (after ${cachedBytes} cached bytes: retrying without the cache)`,
+        {
+          permanent: false,
+          cause: e,
+        },
+      );
+    }
+    return e;
   }
 
   private async publish(): Promise<RunOutcome | undefined> {

@@ -84,6 +84,8 @@ export interface FakeBoshIo {
   reset(): void;
   /** Responses not yet finished or closed (a cut or aborted download leaves none behind). */
   inFlight(): number;
+  /** Download body bytes written to clients so far, over all requests. */
+  servedBytes(): number;
   close(): Promise<void>;
 }
 
@@ -212,6 +214,8 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
+
+  let served = 0;
 
   function log(req: IncomingMessage, status: number, cutAfter?: number): void {
     requests.push({
@@ -374,13 +378,19 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
           if (res.destroyed) return written;
           const flushed = new Promise<void>((resolve) => res.write(piece, () => resolve()));
           written += piece.length;
+          served += piece.length;
           if (bytesPerSecond !== undefined || (stopAt !== undefined && written >= stopAt)) {
             // Wait until the bytes reached the socket: a cut must come after them, not before.
             await flushed;
           } else if (res.writableNeedDrain) {
             await new Promise<void>((resolve) => {
-              res.once('drain', resolve);
-              res.once('close', resolve);
+              const done = (): void => {
+                res.off('drain', done);
+                res.off('close', done);
+                resolve();
+              };
+              res.once('drain', done);
+              res.once('close', done);
             });
           }
           if (bytesPerSecond !== undefined) await sleep(50);
@@ -489,6 +499,7 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
       Object.assign(fired, { cuts: 0, failures: 0, redirects: 0, replacements: 0 });
     },
     inFlight: () => inFlight,
+    servedBytes: () => served,
     async close() {
       for (const s of sockets) s.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

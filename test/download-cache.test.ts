@@ -1,0 +1,140 @@
+/**
+ * The staging copy of the compressed download: a pass stopped by its time budget keeps what it
+ * fetched, and the next pass reads that from storage and fetches only the rest from bosh.io.
+ */
+import { createHash } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { BoshIoClient } from '../src/lib/boshio';
+import { DownloadCache } from '../src/lib/download-cache';
+import { silentLogger } from '../src/lib/log';
+import { startLocalHost, type LocalHost } from '../src/local/host';
+import { SERIES, startWorld, type World } from './support/world';
+
+const MIB = 1024 * 1024;
+/** What loopback sockets and stream buffers may hold when a pass stops. */
+const IN_FLIGHT = 1024 * 1024;
+let world: World;
+let host: LocalHost | undefined;
+
+beforeAll(async () => {
+  world = await startWorld();
+  await world.container.createIfNotExists();
+});
+afterEach(async () => {
+  await host?.close();
+  host = undefined;
+});
+afterAll(async () => world.close());
+
+async function readAll(
+  stream: AsyncIterable<Buffer>,
+  stopAfter = Infinity,
+  onStop?: () => void,
+): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of stream) {
+    parts.push(c);
+    n += c.length;
+    if (n >= stopAfter) {
+      onStop?.();
+      break;
+    }
+  }
+  return Buffer.concat(parts);
+}
+
+describe('DownloadCache', () => {
+  it('keeps what a stopped pass fetched and never fetches a byte twice', async () => {
+    const fx = await world.addStemcell('4.1', { vhdMiB: 48 });
+    const boshio = new BoshIoClient({ baseUrl: world.boshio.url, allowedHosts: ['127.0.0.1'] });
+    const release = await boshio.resolve(SERIES, '4.1');
+    const make = () =>
+      new DownloadCache({
+        blob: world.container.getBlockBlobClient(`cache-test/4.1.tgz.download`),
+        fetch: (start, signal) => boshio.openDownload(release, { signal, start }),
+        size: release.size,
+        blockBytes: MIB,
+        log: silentLogger,
+      });
+    const served0 = world.boshio.servedBytes();
+    // Paced like a real link, so little sits in socket buffers when the pass stops.
+    world.boshio.throttle(8 * MIB);
+
+    const first = make();
+    expect(await first.load()).toBe(0);
+    const ctl = new AbortController();
+    const stopAt = Math.floor(fx.tgz.length / 3);
+    const head = await readAll(first.open(ctl.signal), stopAt, () => ctl.abort());
+    await first.commitAll();
+    expect(head.equals(fx.tgz.subarray(0, head.length))).toBe(true);
+
+    const second = make();
+    const cached = await second.load();
+    // Everything the stopped pass received is kept, whole blocks and the partial one at the stop
+    // (the stream reads a little ahead of its consumer); only bytes still on the wire are lost.
+    const servedFirst = world.boshio.servedBytes() - served0;
+    expect(cached).toBeGreaterThanOrEqual(head.length);
+    expect(cached).toBeLessThanOrEqual(servedFirst);
+    expect(servedFirst - cached).toBeLessThanOrEqual(IN_FLIGHT);
+    const whole = await readAll(second.open(new AbortController().signal));
+    expect(createHash('sha256').update(whole).digest('hex')).toBe(fx.sha256);
+    await second.commitAll();
+    expect(await make().load()).toBe(fx.tgz.length);
+    expect(world.boshio.servedBytes() - served0 - fx.tgz.length).toBe(servedFirst - cached);
+
+    world.boshio.throttle(undefined);
+    await second.discard();
+    expect(await make().load()).toBe(0);
+  });
+});
+
+describe('time budget', () => {
+  it(
+    'finishes a job whose every invocation is shorter than the transfer, fetching each byte once',
+    { timeout: 120_000 },
+    async () => {
+      const fx = await world.addStemcell('4.2', { vhdMiB: 48 });
+      // About 4 s of download at this rate, invocations of 1 s.
+      world.boshio.throttle(Math.ceil(fx.tgz.length / 4));
+      const served0 = world.boshio.servedBytes();
+      world.apply({
+        BASM_INVOCATION_BUDGET_SECONDS: '1',
+        AZURE_GALLERY_NAME: '',
+        AZURE_SUBSCRIPTION_ID: '',
+        AZURE_RESOURCE_GROUP: '',
+        AZURE_REGION: '',
+      });
+      host = await startLocalHost({
+        port: 0,
+        sink: () => undefined,
+        queueSettings: { visibilityTimeoutMs: 300, maxPollingIntervalMs: 100 },
+        minPollingIntervalMs: 20,
+      });
+      const res = await fetch(`${host.url}/api/mirror`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ series: SERIES, version: '4.2' }),
+      });
+      expect(res.status).toBe(202);
+      const job = await world.waitForJob(
+        '4.2',
+        (j) => j.status === 'staged' || j.status === 'failed',
+        90_000,
+      );
+      world.boshio.throttle(undefined);
+      expect(job.errorMessage).toBeUndefined();
+      expect(job.status).toBe('staged');
+      expect(job.passes).toBeGreaterThanOrEqual(3);
+      expect((await world.container.getBlobClient(job.blobName!).downloadToBuffer()).equals(fx.vhd)).toBe(
+        true,
+      );
+      // Each stop loses at most what was on the wire; everything received is never fetched again.
+      const refetched = world.boshio.servedBytes() - served0 - fx.tgz.length;
+      expect(refetched).toBeGreaterThanOrEqual(0);
+      expect(refetched).toBeLessThanOrEqual((job.passes - 1) * IN_FLIGHT);
+      // The staging copy is gone once the VHD is verified.
+      expect(await world.container.getBlobClient(`${job.blobName!}.download`).exists()).toBe(false);
+    },
+  );
+});
