@@ -3,26 +3,20 @@
  * fetched, and the next pass reads that from storage and fetches only the rest from bosh.io.
  */
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BoshIoClient } from '../src/lib/boshio';
 import { DownloadCache } from '../src/lib/download-cache';
 import { silentLogger } from '../src/lib/log';
-import { startLocalHost, type LocalHost } from '../src/local/host';
-import { SERIES, startWorld, type World } from './support/world';
+import { SERIES, postMirror, startWorld, type World } from './support/world';
 
 const MIB = 1024 * 1024;
 /** What loopback sockets and stream buffers may hold when a pass stops. */
 const IN_FLIGHT = 1024 * 1024;
 let world: World;
-let host: LocalHost | undefined;
 
 beforeAll(async () => {
   world = await startWorld();
   await world.container.createIfNotExists();
-});
-afterEach(async () => {
-  await host?.close();
-  host = undefined;
 });
 afterAll(async () => world.close());
 
@@ -89,6 +83,39 @@ describe('DownloadCache', () => {
   });
 });
 
+describe('DownloadCache under checkpoints', () => {
+  it('never loses a block to a commit that runs while blocks are being staged', async () => {
+    const fx = await world.addStemcell('4.3', { vhdMiB: 32 });
+    const boshio = new BoshIoClient({ baseUrl: world.boshio.url, allowedHosts: ['127.0.0.1'] });
+    const release = await boshio.resolve(SERIES, '4.3');
+    const make = () =>
+      new DownloadCache({
+        blob: world.container.getBlockBlobClient(`cache-test/4.3.tgz.download`),
+        fetch: (start, signal) => boshio.openDownload(release, { signal, start }),
+        size: release.size,
+        blockBytes: 64 * 1024,
+        log: silentLogger,
+      });
+    const cache = make();
+    await cache.load();
+    const commits: Promise<void>[] = [];
+    const parts: Buffer[] = [];
+    // Checkpoints come from the VHD side whenever they like: commit on every chunk, not awaited.
+    for await (const c of cache.open(new AbortController().signal) as AsyncIterable<Buffer>) {
+      parts.push(c);
+      commits.push(cache.commit());
+    }
+    await Promise.all(commits);
+    await cache.commitAll();
+    expect(Buffer.concat(parts).equals(fx.tgz)).toBe(true);
+    expect(await make().load()).toBe(fx.tgz.length);
+    const [stored] = await Promise.all([
+      world.container.getBlobClient(`cache-test/4.3.tgz.download`).downloadToBuffer(),
+    ]);
+    expect(stored.equals(fx.tgz)).toBe(true);
+  });
+});
+
 describe('time budget', () => {
   it(
     'finishes a job whose every invocation is shorter than the transfer, fetching each byte once',
@@ -98,24 +125,16 @@ describe('time budget', () => {
       // About 4 s of download at this rate, invocations of 1 s.
       world.boshio.throttle(Math.ceil(fx.tgz.length / 4));
       const served0 = world.boshio.servedBytes();
-      world.apply({
-        BASM_INVOCATION_BUDGET_SECONDS: '1',
-        AZURE_GALLERY_NAME: '',
-        AZURE_SUBSCRIPTION_ID: '',
-        AZURE_RESOURCE_GROUP: '',
-        AZURE_REGION: '',
+      const host = await world.startHost({
+        over: {
+          BASM_INVOCATION_BUDGET_SECONDS: '1',
+          AZURE_GALLERY_NAME: '',
+          AZURE_SUBSCRIPTION_ID: '',
+          AZURE_RESOURCE_GROUP: '',
+          AZURE_REGION: '',
+        },
       });
-      host = await startLocalHost({
-        port: 0,
-        sink: () => undefined,
-        queueSettings: { visibilityTimeoutMs: 300, maxPollingIntervalMs: 100 },
-        minPollingIntervalMs: 20,
-      });
-      const res = await fetch(`${host.url}/api/mirror`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ series: SERIES, version: '4.2' }),
-      });
+      const res = await postMirror(host.url, { series: SERIES, version: '4.2' });
       expect(res.status).toBe(202);
       const job = await world.waitForJob(
         '4.2',

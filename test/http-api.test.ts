@@ -10,8 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_TABLE } from '../src/lib/clients';
 import type { Job } from '../src/lib/jobs';
 import { freePort } from '../src/local/azurite';
-import { startLocalHost, type LocalHost } from '../src/local/host';
-import { loadFunctions } from '../src/local/registry';
+import type { LocalHost } from '../src/local/host';
 import { makeStemcell } from './support/stemcell-fixture';
 import { SERIES, startWorld, type World } from './support/world';
 
@@ -33,24 +32,11 @@ beforeAll(async () => {
   }
 });
 
-afterAll(async () => {
-  await host?.close();
-  await world?.close();
-});
+afterAll(async () => world?.close());
 
 /** Starts a host with the world's settings (plus `over`); `httpOnly` leaves the queues unpolled. */
 async function startHost(httpOnly: boolean, over: Record<string, string> = {}): Promise<LocalHost> {
-  await host?.close();
-  world.apply(over);
-  const all = await loadFunctions();
-  host = await startLocalHost({
-    port: 0,
-    sink: () => undefined,
-    functions: httpOnly ? all.filter((f) => f.kind === 'http') : all,
-    queueSettings: { visibilityTimeoutMs: 300, maxPollingIntervalMs: 200 },
-    minPollingIntervalMs: 50,
-    drainLimitMs: 5000,
-  });
+  host = await world.startHost({ over, kinds: httpOnly ? ['http'] : ['http', 'queue', 'timer'] });
   return host;
 }
 

@@ -2,49 +2,25 @@
  * The whole product in one process: the local host serving the real function files, the worker
  * pulling from a real queue in Azurite, the real SDK clients talking to the strict fakes.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLevel } from '../src/lib/log';
-import { startLocalHost, type LocalHost } from '../src/local/host';
-import { GITHUB_TOKEN, SERIES, startWorld, type World } from './support/world';
+import type { LocalHost } from '../src/local/host';
+import { GITHUB_TOKEN, SERIES, postMirror, startWorld, type World } from './support/world';
 
 let world: World;
-let host: LocalHost | undefined;
 const lines: Array<{ level: LogLevel; line: string }> = [];
 
 beforeAll(async () => {
   world = await startWorld();
 });
-afterAll(async () => {
-  await host?.close();
-  await world.close();
-});
-afterEach(async () => {
-  await host?.close();
-  host = undefined;
-});
+afterAll(async () => world.close());
 
-async function startHost(over: Record<string, string> = {}): Promise<LocalHost> {
-  world.apply(over);
-  host = await startLocalHost({
-    port: 0,
-    sink: (level, line) => lines.push({ level, line }),
-    queueSettings: { visibilityTimeoutMs: 300, maxPollingIntervalMs: 200 },
-    minPollingIntervalMs: 50,
-    drainLimitMs: 5000,
-  });
-  return host;
+function startHost(over: Record<string, string> = {}): Promise<LocalHost> {
+  return world.startHost({ over, sink: (level, line) => void lines.push({ level, line }) });
 }
 
-async function post(
-  h: LocalHost,
-  body: unknown,
-): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
-  const res = await fetch(`${h.url}/api/mirror`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, unknown>, headers: res.headers };
+function post(h: LocalHost, body: unknown) {
+  return postMirror(h.url, body);
 }
 
 async function blobNames(): Promise<string[]> {

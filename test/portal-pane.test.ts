@@ -7,8 +7,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/lib/jobs';
 import type { LogLevel } from '../src/lib/log';
-import { startLocalHost, type LocalHost } from '../src/local/host';
-import { loadFunctions } from '../src/local/registry';
+import type { LocalHost } from '../src/local/host';
 import { SERIES, startWorld, type World } from './support/world';
 
 const NOBLE = 'bosh-azure-hyperv-ubuntu-noble';
@@ -28,12 +27,9 @@ beforeAll(async () => {
   world = await startWorld();
   for (const v of ['1.801', '1.802', '1.803']) await world.addStemcell(v, { vhdMiB: 8 });
 });
-afterAll(async () => {
-  await host?.close();
-  await world?.close();
-});
+afterAll(async () => world?.close());
 afterEach(async () => {
-  await host?.close();
+  await world.stopHost();
   host = undefined;
 });
 
@@ -41,15 +37,7 @@ async function startHost(
   over: Record<string, string>,
   kinds: Array<'http' | 'queue' | 'timer'> = ['http', 'queue', 'timer'],
 ): Promise<LocalHost> {
-  world.apply(over);
-  host = await startLocalHost({
-    port: 0,
-    sink: (level, line) => lines.push({ level, line }),
-    functions: (await loadFunctions()).filter((f) => kinds.includes(f.kind)),
-    queueSettings: { visibilityTimeoutMs: 300, maxPollingIntervalMs: 200 },
-    minPollingIntervalMs: 50,
-    drainLimitMs: 5000,
-  });
+  host = await world.startHost({ over, kinds, sink: (level, line) => void lines.push({ level, line }) });
   return host;
 }
 

@@ -34,6 +34,7 @@ export class DownloadCache {
   private staged: Array<[string, number]> = [];
   private readonly blockBytes: number;
   private running: Promise<void> = Promise.resolve();
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly o: DownloadCacheOptions) {
     this.blockBytes = o.blockBytes ?? BLOCK_BYTES;
@@ -100,8 +101,10 @@ export class DownloadCache {
       pending = [];
       pendingBytes = 0;
       const id = blockId(index++);
-      await this.o.blob.stageBlock(id, data, data.length);
-      this.staged.push([id, data.length]);
+      await this.serially(async () => {
+        await this.o.blob.stageBlock(id, data, data.length);
+        this.staged.push([id, data.length]);
+      });
     };
     try {
       for await (const chunk of this.o.fetch(cached, signal) as AsyncIterable<Buffer>) {
@@ -129,7 +132,21 @@ export class DownloadCache {
     await this.commitStaged();
   }
 
-  private async commitStaged(): Promise<void> {
+  /**
+   * Stage and commit never overlap: a commit drops every uncommitted block it does not list, so a
+   * block staged while a commit is on its way would be lost and break the next commit.
+   */
+  private serially(op: () => Promise<void>): Promise<void> {
+    const next = this.queue.then(op);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private commitStaged(): Promise<void> {
+    return this.serially(() => this.commitNow());
+  }
+
+  private async commitNow(): Promise<void> {
     if (this.staged.length === 0) return;
     const staged = this.staged;
     this.staged = [];

@@ -100,6 +100,8 @@ export interface FakeArm {
   failNext(count: number, status: 429 | 500 | 503, retryAfterSeconds?: number): void;
   /** The creation of this version ends Failed with this error. */
   failVersion(name: string, error: ArmError): void;
+  /** Lets the next creation of this version succeed again. */
+  clearVersionFailure(name: string): void;
   setLroStyle(style: LroStyle): void;
   setPollsUntilDone(n: number): void;
   /** Invalidates the issued token: ARM answers 401 to it from now on. */
@@ -758,6 +760,7 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
       for (let i = 0; i < count; i++) faults.push({ status, retryAfter: retryAfterSeconds });
     },
     failVersion: (name, error) => versionFailures.set(name, error),
+    clearVersionFailure: (name) => void versionFailures.delete(name),
     setLroStyle: (style) => (lroStyle = style),
     setPollsUntilDone: (n) => (pollsUntilDone = n),
     revokeToken: () => (token = randomBytes(32).toString('base64url')),

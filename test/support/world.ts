@@ -10,7 +10,10 @@ import { JOBS_TABLE, POISON_QUEUE, REQUEST_QUEUE } from '../../src/lib/clients';
 import { resetConfig } from '../../src/lib/config';
 import { JobStore, type Job } from '../../src/lib/jobs';
 import { resetServices } from '../../src/lib/services';
+import type { LogSink } from '../../src/lib/log';
 import { startAzurite, type Azurite } from '../../src/local/azurite';
+import { startLocalHost, type LocalHost } from '../../src/local/host';
+import { loadFunctions } from '../../src/local/registry';
 import { startFakeArm, type FakeArm } from '../fakes/arm';
 import { startFakeBoshIo, type FakeBoshIo } from '../fakes/boshio';
 import { startFakeGithub, type FakeGithub } from '../fakes/github';
@@ -38,9 +41,40 @@ export interface World {
   apply(over?: Record<string, string>): void;
   /** A stemcell made in memory and published on the fake bosh.io. */
   addStemcell(version: string, opts?: StemcellFixtureOptions): Promise<StemcellFixture>;
+  /**
+   * The app in this process (the local host serving the real function files) with the world's
+   * settings plus `over`; replaces the host started before. `kinds` limits which triggers run.
+   */
+  startHost(opts?: HostOptions): Promise<LocalHost>;
+  stopHost(): Promise<void>;
   /** Polls the job row until `done` says so or the time is up. */
   waitForJob(version: string, done: (j: Job) => boolean, timeoutMs?: number): Promise<Job>;
   close(): Promise<void>;
+}
+
+export interface HostOptions {
+  over?: Record<string, string>;
+  kinds?: Array<'http' | 'queue' | 'timer'>;
+  sink?: LogSink;
+}
+
+/** POST /api/mirror as a client would send it. */
+export async function postMirror(
+  hostUrl: string,
+  body: unknown,
+  contentType = 'application/json',
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const res = await fetch(`${hostUrl}/api/mirror`, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    json: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+    headers: res.headers,
+  };
 }
 
 export async function blobName(uri: string): Promise<string> {
@@ -128,6 +162,20 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
     return e;
   };
   let applied: string[] = [];
+  let host: LocalHost | undefined;
+  const apply = (over: Record<string, string> = {}) => {
+    for (const k of applied) delete process.env[k];
+    const e = env(over);
+    Object.assign(process.env, e);
+    applied = Object.keys(e);
+    resetConfig();
+    resetServices();
+  };
+  const stopHost = async () => {
+    const h = host;
+    host = undefined;
+    await h?.close();
+  };
   return {
     azurite,
     boshio,
@@ -138,14 +186,22 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
     queue,
     poison,
     env,
-    apply(over = {}) {
-      for (const k of applied) delete process.env[k];
-      const e = env(over);
-      Object.assign(process.env, e);
-      applied = Object.keys(e);
-      resetConfig();
-      resetServices();
+    apply,
+    async startHost(o: HostOptions = {}) {
+      await stopHost();
+      apply(o.over);
+      const kinds = o.kinds ?? ['http', 'queue', 'timer'];
+      host = await startLocalHost({
+        port: 0,
+        sink: o.sink ?? (() => undefined),
+        functions: (await loadFunctions()).filter((f) => kinds.includes(f.kind)),
+        queueSettings: { visibilityTimeoutMs: 300, maxPollingIntervalMs: 200 },
+        minPollingIntervalMs: 50,
+        drainLimitMs: 5000,
+      });
+      return host;
     },
+    stopHost,
     async addStemcell(version, o = {}) {
       const fx = makeStemcell({ series: SERIES, version, ...o });
       await boshio.addRelease({ series: SERIES, version, body: fx.tgz });
@@ -164,6 +220,7 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
       );
     },
     async close() {
+      await stopHost();
       await Promise.allSettled([boshio.close(), arm.close(), github.close()]);
       await azurite.stop();
     },
