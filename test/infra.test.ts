@@ -410,7 +410,7 @@ function readTree(): Map<string, string> {
     }
   };
   walk(INFRA);
-  for (const extra of ['azure.yaml', 'src/lib/config.ts', 'docs/deploy.md']) {
+  for (const extra of ['azure.yaml', 'src/lib/config.ts', 'README.md']) {
     files.set(extra, readFileSync(join(ROOT, extra), 'utf8'));
   }
   return files;
@@ -1073,10 +1073,10 @@ describe('(d) role assignments', () => {
   });
 });
 
-describe('docs/deploy.md', () => {
+describe('README.md', () => {
   it('explains every azd variable main.parameters.json reads', () => {
     const json = tree.get('infra/main.parameters.json')!;
-    const doc = tree.get('docs/deploy.md')!;
+    const doc = tree.get('README.md')!;
     const vars = [...json.matchAll(/\$\{([A-Z_]+)\}/g)].map((m) => m[1]!);
     const azdOwn = ['AZURE_ENV_NAME', 'AZURE_LOCATION', 'AZURE_PRINCIPAL_ID'];
     expect(vars.filter((v) => !azdOwn.includes(v)).filter((v) => !doc.includes(v))).toEqual([]);
