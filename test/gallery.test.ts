@@ -16,7 +16,7 @@ import {
   type VersionInfo,
 } from '../src/lib/gallery';
 import { startAzurite, type Azurite } from '../src/local/azurite';
-import { buildVhdFooter, startFakeArm, type FakeArm } from './fakes/arm';
+import { buildVhdFooter, pageBlobFacts, startFakeArm, type FakeArm } from './fakes/arm';
 
 const SUB = '00000000-0000-0000-0000-0000000000bb';
 const CLIENT_ID = '22222222-2222-2222-2222-222222222222';
@@ -53,18 +53,7 @@ function publisherFor(c: Config): GalleryPublisher {
   });
 }
 
-async function blobFacts(uri: string) {
-  const name = decodeURIComponent(new URL(uri).pathname.split('/').slice(3).join('/'));
-  const blob = container.getBlobClient(name);
-  if (!(await blob.exists())) return undefined;
-  const props = await blob.getProperties();
-  const size = props.contentLength ?? 0;
-  return {
-    pageBlob: props.blobType === 'PageBlob',
-    size,
-    footer: await blob.downloadToBuffer(size - 512, 512),
-  };
-}
+const blobFacts = (uri: string) => pageBlobFacts(container, uri);
 
 async function stageVhd(name: string): Promise<string> {
   const blob = container.getPageBlobClient(name);

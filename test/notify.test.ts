@@ -10,7 +10,7 @@ import { loadConfig, type Config, type Env } from '../src/lib/config';
 import { MirrorError } from '../src/lib/errors';
 import { createLogger, redact, type Logger } from '../src/lib/log';
 import { createNotifier, type Notifier, type NotifierOptions, type NotifyEvent } from '../src/lib/notify';
-import { startFakeGithub, type FakeGithub } from './fakes/github';
+import { MIRROR_WORKFLOW_INPUTS, startFakeGithub, type FakeGithub } from './fakes/github';
 import { startFakeKeyVault, type FakeKeyVault } from './fakes/keyvault';
 
 const SETTING_TOKEN = 'ghp_settingToken0123456789abcdefghijklmn';
@@ -18,18 +18,7 @@ const VAULT_TOKEN_A = 'ghp_vaultTokenA0123456789abcdefghijklmno';
 const VAULT_TOKEN_B = 'ghp_vaultTokenB0123456789abcdefghijklmno';
 const SUBSCRIPTION = '00000000-1111-2222-3333-444444444444';
 
-/** The inputs the earlier Python mirror's workflows declare, plus the ones added here. */
-const DECLARED_INPUTS = [
-  'gallery_name',
-  'gallery_image_name',
-  'gallery_image_version',
-  'gallery_subscription_id',
-  'gallery_resource_group',
-  'stemcell_series',
-  'stemcell_version',
-  'status',
-  'error_code',
-];
+const DECLARED_INPUTS = MIRROR_WORKFLOW_INPUTS;
 
 const PUBLISHED: NotifyEvent = {
   kind: 'published',

@@ -1,33 +1,18 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BlobServiceClient, type ContainerClient, type PageBlobClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PageBlobClient } from '@azure/storage-blob';
+import { describe, expect, it } from 'vitest';
+import { useBlobContainer } from './support/blobs';
 import { isMirrorError } from '../src/lib/errors';
-import { startAzurite, type Azurite } from '../src/local/azurite';
 import { listPageRanges, mergeRanges, SparsePageWriter, type PageRange } from '../src/lib/pageblob';
 import { makeVhd, nonZeroRunBytes } from './support/stemcell-fixture';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
-let azurite: Azurite;
-let container: ContainerClient;
-let n = 0;
-
-beforeAll(async () => {
-  azurite = await startAzurite();
-  container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('pages');
-  await container.create();
-});
-
-afterAll(async () => {
-  await azurite?.stop();
-});
-
-function newBlob(): PageBlobClient {
-  return container.getPageBlobClient(`blob-${++n}.vhd`);
-}
+const bed = useBlobContainer('pages', 'blob');
+const newBlob = (): PageBlobClient => bed.newBlob();
 
 /** Chunks of uneven sizes, so runs and Put Pages never line up with them. */
 function unevenChunks(buf: Buffer): Readable {

@@ -4,13 +4,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BlobServiceClient, type ContainerClient, type PageBlobClient } from '@azure/storage-blob';
+import type { PageBlobClient } from '@azure/storage-blob';
 import ts from 'typescript';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useBlobContainer } from './support/blobs';
 import { isMirrorError } from '../src/lib/errors';
 import { listPageRanges, type PageRange } from '../src/lib/pageblob';
 import { transferStemcell, type TransferCheckpoint, type TransferSource } from '../src/lib/transfer';
-import { startAzurite, type Azurite } from '../src/local/azurite';
 import {
   makeStemcell,
   nonZeroRunBytes,
@@ -21,23 +21,8 @@ import {
 const KIB = 1024;
 const MIB = 1024 * KIB;
 
-let azurite: Azurite;
-let container: ContainerClient;
-let n = 0;
-
-beforeAll(async () => {
-  azurite = await startAzurite();
-  container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('stemcell');
-  await container.create();
-});
-
-afterAll(async () => {
-  await azurite?.stop();
-});
-
-function newBlob(): PageBlobClient {
-  return container.getPageBlobClient(`bosh-stemcell-${++n}.vhd`);
-}
+const bed = useBlobContainer('stemcell', 'bosh-stemcell');
+const newBlob = (): PageBlobClient => bed.newBlob();
 
 interface SourceProbe {
   pulled: number;
@@ -333,8 +318,8 @@ describe('transferStemcell without a disk', () => {
           '--allow-fs-read=*',
           join(scratch, 'driver.js'),
           entry,
-          azurite.connectionString,
-          container.containerName,
+          bed.connectionString,
+          bed.container.containerName,
           blob.name,
           f.sha256,
           String(f.tgz.length),

@@ -19,6 +19,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
+import type { ContainerClient } from '@azure/storage-blob';
 import { testTls } from '../support/tls';
 
 export const API_VERSION = '2025-12-03';
@@ -109,6 +110,20 @@ export interface FakeArm {
   /** Forgets resources, operations, faults and logs (the issued token stays valid). */
   reset(): void;
   close(): Promise<void>;
+}
+
+/** What the fake needs to know of a source blob, read from a real container (Azurite). */
+export async function pageBlobFacts(container: ContainerClient, uri: string): Promise<BlobFacts | undefined> {
+  const name = decodeURIComponent(new URL(uri).pathname.split('/').slice(3).join('/'));
+  const blob = container.getBlobClient(name);
+  if (!(await blob.exists())) return undefined;
+  const props = await blob.getProperties();
+  const size = props.contentLength ?? 0;
+  return {
+    pageBlob: props.blobType === 'PageBlob',
+    size,
+    footer: await blob.downloadToBuffer(size - 512, 512),
+  };
 }
 
 // --- the oracle for fixed VHDs, written apart from the app's own VHD code on purpose ---

@@ -9,6 +9,18 @@ import type { AddressInfo, Socket } from 'node:net';
 
 /** GitHub's current limit on `workflow_dispatch` inputs. */
 export const MAX_DISPATCH_INPUTS = 25;
+/** The inputs a downstream workflow declares: the earlier Python mirror's, plus series, version, status. */
+export const MIRROR_WORKFLOW_INPUTS: readonly string[] = [
+  'gallery_name',
+  'gallery_image_name',
+  'gallery_image_version',
+  'gallery_subscription_id',
+  'gallery_resource_group',
+  'stemcell_series',
+  'stemcell_version',
+  'status',
+  'error_code',
+];
 export const GITHUB_API_VERSION = '2022-11-28';
 const DOCS = 'https://docs.github.com/rest/actions/workflows#create-a-workflow-dispatch-event';
 

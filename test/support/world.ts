@@ -14,9 +14,9 @@ import type { LogSink } from '../../src/lib/log';
 import { startAzurite, type Azurite } from '../../src/local/azurite';
 import { startLocalHost, type LocalHost } from '../../src/local/host';
 import { loadFunctions } from '../../src/local/registry';
-import { startFakeArm, type FakeArm } from '../fakes/arm';
+import { pageBlobFacts, startFakeArm, type FakeArm } from '../fakes/arm';
 import { startFakeBoshIo, type FakeBoshIo } from '../fakes/boshio';
-import { startFakeGithub, type FakeGithub } from '../fakes/github';
+import { MIRROR_WORKFLOW_INPUTS, startFakeGithub, type FakeGithub } from '../fakes/github';
 import { makeStemcell, type StemcellFixture, type StemcellFixtureOptions } from './stemcell-fixture';
 
 export const SERIES = 'bosh-azure-hyperv-ubuntu-jammy-go_agent';
@@ -77,10 +77,6 @@ export async function postMirror(
   };
 }
 
-export async function blobName(uri: string): Promise<string> {
-  return decodeURIComponent(new URL(uri).pathname.split('/').slice(3).join('/'));
-}
-
 export async function startWorld(opts: { azuriteLocation?: string } = {}): Promise<World> {
   const azurite = await startAzurite(opts.azuriteLocation ? { location: opts.azuriteLocation } : {});
   const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
@@ -93,17 +89,7 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
     location: 'westeurope',
     userAssignedClientIds: [CLIENT_ID],
     pollsUntilDone: 2,
-    blobExists: async (uri) => {
-      const blob = container.getBlobClient(await blobName(uri));
-      if (!(await blob.exists())) return undefined;
-      const props = await blob.getProperties();
-      const size = props.contentLength ?? 0;
-      return {
-        pageBlob: props.blobType === 'PageBlob',
-        size,
-        footer: await blob.downloadToBuffer(size - 512, 512),
-      };
-    },
+    blobExists: (uri) => pageBlobFacts(container, uri),
   });
   const github = await startFakeGithub({
     owner: 'acme',
@@ -112,19 +98,7 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
     refs: ['main'],
     workflows: {
       // The inputs a downstream workflow declares (the earlier mirror's, plus series, version and status).
-      'stemcell.yml': {
-        inputs: [
-          'gallery_name',
-          'gallery_image_name',
-          'gallery_image_version',
-          'gallery_subscription_id',
-          'gallery_resource_group',
-          'stemcell_series',
-          'stemcell_version',
-          'status',
-          'error_code',
-        ],
-      },
+      'stemcell.yml': { inputs: MIRROR_WORKFLOW_INPUTS },
     },
   });
   const jobs = new JobStore(
