@@ -40,6 +40,9 @@ describe('loadConfig defaults', () => {
     expect(c.functionsPort).toBe(7071);
     expect(c.notify.github).toBeUndefined();
     expect(c.notify.onFailure).toBe(true);
+    expect(c.downloadCache).toBe('resume');
+    expect(c.checkpointMiB).toBe(256);
+    expect(c.galleryPollSeconds).toBe(30);
     expect(c.hostStorage.kind).toBe('connectionString');
     // 30 min timeout less a 3 min margin
     expect(c.invocationBudgetSeconds).toBe(1620);
@@ -201,6 +204,18 @@ describe('loadConfig rejects bad values, naming the setting and the expected for
       { BASM_NOTIFY_ON_FAILURE: 'sometimes' },
       'BASM_NOTIFY_ON_FAILURE',
       /true or false/,
+    ],
+    [
+      'download cache mode',
+      { BASM_DOWNLOAD_CACHE: 'sometimes' },
+      'BASM_DOWNLOAD_CACHE',
+      /always, resume or off/,
+    ],
+    [
+      'checkpoint above the design maximum',
+      { BASM_CHECKPOINT_MIB: '512' },
+      'BASM_CHECKPOINT_MIB',
+      /1 to 256/,
     ],
     ['port out of range', { FUNCTIONS_PORT: '70000' }, 'FUNCTIONS_PORT', /65535/],
     [

@@ -117,43 +117,58 @@ describe('DownloadCache under checkpoints', () => {
 });
 
 describe('time budget', () => {
+  const NO_GALLERY = {
+    AZURE_GALLERY_NAME: '',
+    AZURE_SUBSCRIPTION_ID: '',
+    AZURE_RESOURCE_GROUP: '',
+    AZURE_REGION: '',
+  };
+
+  /** Mirrors `version` with 1 s invocations against a download of about 4 s; returns the job and bytes served. */
+  async function mirrorInShortInvocations(version: string, cache: string) {
+    const fx = await world.addStemcell(version, { vhdMiB: 48 });
+    world.boshio.throttle(Math.ceil(fx.tgz.length / 4));
+    const served0 = world.boshio.servedBytes();
+    const host = await world.startHost({
+      over: { ...NO_GALLERY, BASM_INVOCATION_BUDGET_SECONDS: '1', BASM_DOWNLOAD_CACHE: cache },
+    });
+    expect((await postMirror(host.url, { series: SERIES, version })).status).toBe(202);
+    const job = await world.waitForJob(
+      version,
+      (j) => j.status === 'staged' || j.status === 'failed',
+      90_000,
+    );
+    world.boshio.throttle(undefined);
+    expect(job.errorMessage).toBeUndefined();
+    expect(job.status).toBe('staged');
+    expect(job.passes).toBeGreaterThanOrEqual(3);
+    expect((await world.container.getBlobClient(job.blobName!).downloadToBuffer()).equals(fx.vhd)).toBe(true);
+    // The staging copy is gone once the VHD is verified.
+    expect(await world.container.getBlobClient(`${job.blobName!}.download`).exists()).toBe(false);
+    return { job, fx, served: world.boshio.servedBytes() - served0 };
+  }
+
   it(
-    'finishes a job whose every invocation is shorter than the transfer, fetching each byte once',
+    'finishes a job whose every invocation is shorter than the transfer, fetching each byte once (cache always)',
     { timeout: 120_000 },
     async () => {
-      const fx = await world.addStemcell('4.2', { vhdMiB: 48 });
-      // About 4 s of download at this rate, invocations of 1 s.
-      world.boshio.throttle(Math.ceil(fx.tgz.length / 4));
-      const served0 = world.boshio.servedBytes();
-      const host = await world.startHost({
-        over: {
-          BASM_INVOCATION_BUDGET_SECONDS: '1',
-          AZURE_GALLERY_NAME: '',
-          AZURE_SUBSCRIPTION_ID: '',
-          AZURE_RESOURCE_GROUP: '',
-          AZURE_REGION: '',
-        },
-      });
-      const res = await postMirror(host.url, { series: SERIES, version: '4.2' });
-      expect(res.status).toBe(202);
-      const job = await world.waitForJob(
-        '4.2',
-        (j) => j.status === 'staged' || j.status === 'failed',
-        90_000,
-      );
-      world.boshio.throttle(undefined);
-      expect(job.errorMessage).toBeUndefined();
-      expect(job.status).toBe('staged');
-      expect(job.passes).toBeGreaterThanOrEqual(3);
-      expect((await world.container.getBlobClient(job.blobName!).downloadToBuffer()).equals(fx.vhd)).toBe(
-        true,
-      );
+      const { job, fx, served } = await mirrorInShortInvocations('4.2', 'always');
       // Each stop loses at most what was on the wire; everything received is never fetched again.
-      const refetched = world.boshio.servedBytes() - served0 - fx.tgz.length;
+      const refetched = served - fx.tgz.length;
       expect(refetched).toBeGreaterThanOrEqual(0);
       expect(refetched).toBeLessThanOrEqual((job.passes - 1) * IN_FLIGHT);
-      // The staging copy is gone once the VHD is verified.
-      expect(await world.container.getBlobClient(`${job.blobName!}.download`).exists()).toBe(false);
+    },
+  );
+
+  it(
+    'finishes it too when the cache starts at the first interruption (cache resume)',
+    { timeout: 120_000 },
+    async () => {
+      const { job, fx, served } = await mirrorInShortInvocations('4.4', 'resume');
+      // Only the first pass's bytes are fetched again, once.
+      const refetched = served - fx.tgz.length;
+      expect(refetched).toBeGreaterThan(0);
+      expect(refetched).toBeLessThanOrEqual(fx.tgz.length / 2 + (job.passes - 1) * IN_FLIGHT);
     },
   );
 });

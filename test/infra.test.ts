@@ -439,6 +439,7 @@ const OPTIONAL_IN_INFRA: Record<string, string> = {
   BASM_NOTIFY_ON_FAILURE: 'defaults to true',
   BASM_LEASE_SECONDS: 'defaults to 60',
   BASM_GALLERY_POLL_SECONDS: 'defaults to 30 seconds between looks at a running gallery operation',
+  BASM_DOWNLOAD_CACHE: 'defaults to resume: the compressed download is kept once a pass was interrupted',
   BASM_CHECKPOINT_MIB:
     'defaults to 256 MiB of VHD between transfer checkpoints (the design maximum); smaller only for tests',
   FUNCTIONS_PORT: 'port of the local host only',

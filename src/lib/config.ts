@@ -82,6 +82,11 @@ export interface Config {
   readonly keepSourceVhd: boolean;
   readonly invocationBudgetSeconds: number;
   readonly leaseSeconds: number;
+  /**
+   * Keep the compressed download in a staging block blob: on every pass ('always'), only once a
+   * pass was interrupted ('resume'), or never ('off').
+   */
+  readonly downloadCache: 'always' | 'resume' | 'off';
   /** VHD bytes (MiB) between two checkpoints of a transfer; at most 256 (DESIGN §2). */
   readonly checkpointMiB: number;
   /** Seconds between two looks at a running gallery operation. */
@@ -414,6 +419,14 @@ function parseAllowedHosts(r: Reader, boshIoUrl: string): string[] {
   return [...new Set([...hosts, own])];
 }
 
+function parseDownloadCache(r: Reader): Config['downloadCache'] {
+  const v = r.raw('BASM_DOWNLOAD_CACHE') ?? 'resume';
+  if (v !== 'always' && v !== 'resume' && v !== 'off') {
+    throw new ConfigError('BASM_DOWNLOAD_CACHE', 'always, resume or off', v);
+  }
+  return v;
+}
+
 /** Seconds of host.json's functionTimeout, looked up beside the app. */
 export function functionTimeoutSeconds(startDir: string = __dirname): number {
   for (let dir = startDir, i = 0; i < 6; i++, dir = dirname(dir)) {
@@ -467,6 +480,7 @@ export function loadConfig(env: Env = process.env, timeoutSeconds = functionTime
     ),
     leaseSeconds: r.int('BASM_LEASE_SECONDS', 60, 2, 3600),
     checkpointMiB: r.int('BASM_CHECKPOINT_MIB', 256, 1, 256),
+    downloadCache: parseDownloadCache(r),
     galleryPollSeconds: r.int('BASM_GALLERY_POLL_SECONDS', 30, 1, 3600),
     functionsPort: r.int('FUNCTIONS_PORT', 7071, 1, 65_535),
     notify: { github: parseGithub(r), onFailure: r.bool('BASM_NOTIFY_ON_FAILURE', true) },

@@ -17,6 +17,8 @@ export interface DownloadCacheOptions {
   size: number | undefined;
   /** Bytes per staged block (8 MiB). */
   blockBytes?: number;
+  /** False: read what is cached, but keep nothing new (the first pass of a job, by setting). */
+  record?: boolean;
   log: Logger;
 }
 
@@ -93,6 +95,10 @@ export class DownloadCache {
       for await (const chunk of r.readableStreamBody as AsyncIterable<Buffer>) yield chunk;
     }
     if (this.o.size !== undefined && cached >= this.o.size) return;
+    if (this.o.record === false) {
+      yield* this.o.fetch(cached, signal) as AsyncIterable<Buffer>;
+      return;
+    }
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let index = this.committed.length;

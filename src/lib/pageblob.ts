@@ -221,7 +221,9 @@ export class SparsePageWriter extends Writable {
   }
 
   override _destroy(err: Error | null, cb: (e?: Error | null) => void): void {
-    // In-flight Put Pages finish (they cannot be recalled) so the watermark is true afterwards.
+    // In-flight Put Pages finish (they cannot be recalled) so the watermark is true afterwards;
+    // bytes gathered but never sent hold the watermark where they start.
+    if (this.pending) this.ops.push({ start: this.pending.start, done: false });
     this.pending = undefined;
     this.settled().then(
       () => cb(err),
@@ -324,12 +326,13 @@ export class SparsePageWriter extends Writable {
 
   /** Starts one Put Page (or Clear Pages without a buffer) once a slot is free. */
   private async dispatch(start: number, end: number, buf: Buffer | undefined): Promise<void> {
+    // Counted before it waits for a slot, so the watermark never passes bytes not yet sent.
+    const op: Op = { start, done: false };
+    this.ops.push(op);
     while (this.active >= this.parallelism) await new Promise<void>((r) => this.slotWaiters.push(r));
     if (this.failure) throw this.failure;
     // After destroy() (an abort) nothing new starts; what is in flight still finishes.
     if (this.destroyed) throw new Error('The page writer was destroyed');
-    const op: Op = { start, done: false };
-    this.ops.push(op);
     this.active++;
     const len = end - start;
     const request = buf

@@ -287,9 +287,13 @@ class Steps {
       blob: deps.container.getBlockBlobClient(`${blobName}.download`),
       fetch: (start, signal) => deps.boshio.openDownload(release, { signal, start }),
       size: release.size,
+      // 'resume': the first pass of a job keeps nothing, so an uninterrupted mirror pays nothing.
+      record:
+        deps.config.downloadCache === 'always' ||
+        (deps.config.downloadCache === 'resume' && this.job.passes > 0),
       log: this.log,
     });
-    const cachedBytes = await cache.load();
+    const cachedBytes = deps.config.downloadCache === 'off' ? 0 : await cache.load();
     await this.save({ blobName, passes: this.job.passes + 1 });
     this.log.info('transfer.pass', { pass: this.job.passes, cachedBytes, watermark: this.job.watermark });
     let result: TransferResult;

@@ -84,7 +84,12 @@ function mismatch(message: string): MirrorError {
   return new MirrorError('CHECKSUM_MISMATCH', message);
 }
 
-function verifyDownload(source: TransferSource, bytes: number, sha256: string, sha1: string): void {
+function verifyDownload(
+  source: TransferSource,
+  bytes: number,
+  sha256: string,
+  sha1: string | undefined,
+): void {
   if (source.size !== undefined && bytes !== source.size) {
     throw mismatch(`The download is ${bytes} bytes, ${source.size} were expected`);
   }
@@ -111,7 +116,8 @@ export async function transferStemcell(o: TransferOptions): Promise<TransferResu
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
   const sha256 = createHash('sha256');
-  const sha1 = createHash('sha1');
+  // sha1 only stands in when bosh.io publishes no sha256: one hash less over the whole archive.
+  const sha1 = o.source.sha256 === undefined ? createHash('sha1') : undefined;
   let downloaded = 0;
   let vhdBytes = resume?.vhdBytes ?? 0;
   let writer: SparsePageWriter | undefined;
@@ -151,7 +157,7 @@ export async function transferStemcell(o: TransferOptions): Promise<TransferResu
     transform(chunk: Buffer, _enc, cb) {
       downloaded += chunk.length;
       sha256.update(chunk);
-      sha1.update(chunk);
+      sha1?.update(chunk);
       cb(null, chunk);
     },
   });
@@ -188,7 +194,7 @@ export async function transferStemcell(o: TransferOptions): Promise<TransferResu
     extracted = await extractStemcell(tap, { onVhd, signal: controller.signal });
     await feeding;
     archiveSha256 = sha256.digest('hex');
-    verifyDownload(o.source, downloaded, archiveSha256, sha1.digest('hex'));
+    verifyDownload(o.source, downloaded, archiveSha256, sha1?.digest('hex'));
     if (!writer) throw new MirrorError('INTERNAL', 'The VHD was never written');
     validateFixedVhd(writer.footer(), extracted.vhdSize);
   } catch (e) {
