@@ -82,6 +82,26 @@ describe('a version whose provisioning fails', () => {
   });
 });
 
+describe('an identity whose role covers only the gallery', () => {
+  it('follows the version by its provisioningState when the operation-status URL is forbidden', async () => {
+    await world.addStemcell('5.7', { vhdMiB: 8 });
+    world.arm.forbidOperationStatus(true);
+    try {
+      const job = await mirror('5.7');
+      expect(job.errorMessage).toBeUndefined();
+      expect(job.status).toBe('succeeded');
+    } finally {
+      world.arm.forbidOperationStatus(false);
+    }
+    const forbidden = world.arm.requests.filter((r) => r.status === 403 && /\/operations\//.test(r.path));
+    expect(forbidden.length).toBeGreaterThan(0);
+    expect(world.arm.version(SERIES, '5.7.0')).toMatchObject({
+      properties: { provisioningState: 'Succeeded' },
+    });
+    expect(lines.some((l) => l.line.includes('gallery.poll-forbidden'))).toBe(true);
+  });
+});
+
 describe('a notification that cannot be sent', () => {
   it('leaves the version published and shows the failure on the job', async () => {
     await world.addStemcell('5.5', { vhdMiB: 8 });

@@ -372,15 +372,38 @@ export class GalleryPublisher {
       identifier: { publisher: spec.publisher, offer: spec.offer, sku: spec.sku },
       ...(spec.features.length > 0 ? { features: spec.features } : {}),
     };
-    const abort = AbortSignal.timeout(this.opts.definitionTimeoutMs ?? 300_000);
+    const interval = this.opts.definitionPollIntervalMs ?? 5000;
+    const timeoutMs = this.opts.definitionTimeoutMs ?? 300_000;
+    const deadline = Date.now() + timeoutMs;
+    const poller = this.client.galleryImages.createOrUpdate(this.rg, this.name, spec.name, body, {
+      updateIntervalInMs: interval,
+    });
     try {
-      await this.client.galleryImages
-        .createOrUpdate(this.rg, this.name, spec.name, body, {
-          updateIntervalInMs: this.opts.definitionPollIntervalMs ?? 5000,
-        })
-        .pollUntilDone({ abortSignal: abort });
+      await poller.submitted();
     } catch (e) {
       throw toGalleryError(e, `Creating the ${what}`);
+    }
+    try {
+      await poller.pollUntilDone({ abortSignal: AbortSignal.timeout(timeoutMs) });
+      return;
+    } catch (e) {
+      if (!isRestError(e) || e.statusCode !== 403) throw toGalleryError(e, `Creating the ${what}`);
+      // The operation-status URL sits at subscription scope, where a gallery-scoped role may not
+      // reach: the definition's own provisioningState tells the same.
+      this.log.warn('gallery.poll-forbidden', { definition: spec.name });
+    }
+    for (;;) {
+      const d = await this.getDefinition(spec.name, what);
+      const state = d?.provisioningState;
+      if (state === 'Succeeded') return;
+      if (state === 'Failed')
+        throw new MirrorError('GALLERY_FAILED', `The ${what} ended Failed`, { permanent: true });
+      if (Date.now() > deadline) {
+        throw new MirrorError('GALLERY_FAILED', `The ${what} is still ${state ?? 'missing'} after waiting`, {
+          permanent: false,
+        });
+      }
+      await new Promise((r) => setTimeout(r, interval));
     }
   }
 
@@ -481,6 +504,8 @@ export class GalleryPublisher {
         await poller.poll();
       } catch (e) {
         if (isRestError(e) && isTransientStatus(e.statusCode)) throw toGalleryError(e, what);
+        // Not allowed to read the operation's status says nothing about the operation itself.
+        if (isRestError(e) && e.statusCode === 403) throw toGalleryError(e, what);
         if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw toGalleryError(e, what);
         return { status: 'failed', error: operationError(e) };
       }

@@ -105,6 +105,8 @@ export interface FakeArm {
   clearVersionFailure(name: string): void;
   setLroStyle(style: LroStyle): void;
   setPollsUntilDone(n: number): void;
+  /** Answers 403 to operation-status requests, as for an identity whose role covers only the gallery. */
+  forbidOperationStatus(on: boolean): void;
   /** Invalidates the issued token: ARM answers 401 to it from now on. */
   revokeToken(): void;
   /** Forgets resources, operations, faults and logs (the issued token stays valid). */
@@ -251,6 +253,7 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
   let pollsUntilDone = opts.pollsUntilDone ?? 2;
   const pageSize = opts.pageSize ?? 100;
   const requests: LoggedRequest[] = [];
+  let operationStatusForbidden = false;
   const tokenRequests: TokenRequest[] = [];
   const images = new Map<string, Json>();
   const versions = new Map<string, Map<string, Json>>();
@@ -545,6 +548,13 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
         path,
       );
     if (opMatch && method === 'GET') {
+      if (operationStatusForbidden) {
+        throw new HttpFailure(
+          403,
+          'AuthorizationFailed',
+          `The client does not have authorization to perform action 'Microsoft.Compute/locations/operations/read' over scope '${path}'.`,
+        );
+      }
       operationAnswer(res, opMatch[3]!, opMatch[2] === 'operations' ? 'azure-async-operation' : 'location');
       return;
     }
@@ -558,6 +568,13 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
     }
     const parts = path.slice(prefix.length).split('/');
     const [gallery, imagesSeg, def, versionsSeg, ver] = parts;
+    // Azure carries on with an operation whether or not anyone polls it. While the status URL is
+    // forbidden the client can only watch the resource: each read of it stands for time passing.
+    if (method === 'GET' && operationStatusForbidden) {
+      for (const op of operations.values()) {
+        if (op.resourcePath?.toLowerCase() === path.toLowerCase()) advance(op);
+      }
+    }
     if (gallery !== opts.galleryName) {
       throw new HttpFailure(
         404,
@@ -778,6 +795,7 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
     clearVersionFailure: (name) => void versionFailures.delete(name),
     setLroStyle: (style) => (lroStyle = style),
     setPollsUntilDone: (n) => (pollsUntilDone = n),
+    forbidOperationStatus: (on) => (operationStatusForbidden = on),
     revokeToken: () => (token = randomBytes(32).toString('base64url')),
     reset: () => {
       images.clear();
