@@ -25,9 +25,23 @@ function diskWriteBytes(): number | undefined {
   }
 }
 
+/**
+ * This process's own peak RSS. Not resourceUsage().maxRSS: Linux keeps ru_maxrss across exec, so a
+ * child forked from a large parent (the harness holds the VHD's runs for the upload floor) would
+ * report the parent's size.
+ */
+function peakRssKiB(): number {
+  try {
+    const m = /^VmHWM:\s*(\d+)\s*kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return m?.[1] === undefined ? 0 : Number(m[1]);
+  } catch {
+    return 0;
+  }
+}
+
 process.on('exit', (code) => {
   const report: ChildReport = {
-    maxRssKiB: process.resourceUsage().maxRSS,
+    maxRssKiB: peakRssKiB(),
     diskWriteBytes: diskWriteBytes(),
     exitCode: code,
   };
