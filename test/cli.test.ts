@@ -7,15 +7,9 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type Io } from '../src/cli';
-import { SERIES, startWorld, type World } from './support/world';
+import { NO_GALLERY, SERIES, startWorld, type World } from './support/world';
 
 const ROOT = join(__dirname, '..');
-const NO_GALLERY = {
-  AZURE_SUBSCRIPTION_ID: '',
-  AZURE_RESOURCE_GROUP: '',
-  AZURE_REGION: '',
-  AZURE_GALLERY_NAME: '',
-};
 
 let world: World;
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BoshIoClient } from '../src/lib/boshio';
 import { DownloadCache } from '../src/lib/download-cache';
 import { silentLogger } from '../src/lib/log';
-import { SERIES, postMirror, startWorld, type World } from './support/world';
+import { NO_GALLERY, postMirror, SERIES, startWorld, type World } from './support/world';
 
 const MIB = 1024 * 1024;
 /** What loopback sockets and stream buffers may hold when a pass stops. */
@@ -117,13 +117,6 @@ describe('DownloadCache under checkpoints', () => {
 });
 
 describe('time budget', () => {
-  const NO_GALLERY = {
-    AZURE_GALLERY_NAME: '',
-    AZURE_SUBSCRIPTION_ID: '',
-    AZURE_RESOURCE_GROUP: '',
-    AZURE_REGION: '',
-  };
-
   /** Mirrors `version` with 1 s invocations against a download of about 4 s; returns the job and bytes served. */
   async function mirrorInShortInvocations(version: string, cache: string) {
     const fx = await world.addStemcell(version, { vhdMiB: 48 });

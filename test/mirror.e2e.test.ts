@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LogLevel } from '../src/lib/log';
 import type { LocalHost } from '../src/local/host';
-import { GITHUB_TOKEN, SERIES, postMirror, startWorld, type World } from './support/world';
+import { GITHUB_TOKEN, NO_GALLERY, SERIES, postMirror, startWorld, type World } from './support/world';
 
 let world: World;
 const lines: Array<{ level: LogLevel; line: string }> = [];
@@ -134,12 +134,7 @@ describe('mirror end to end', () => {
 
   it('ends staged, blob kept byte for byte, when no gallery is configured', async () => {
     const fx = await world.addStemcell('1.700', { vhdMiB: 16, mfFirst: true });
-    const h = await startHost({
-      AZURE_SUBSCRIPTION_ID: '',
-      AZURE_RESOURCE_GROUP: '',
-      AZURE_REGION: '',
-      AZURE_GALLERY_NAME: '',
-    });
+    const h = await startHost(NO_GALLERY);
     expect((await post(h, { series: SERIES, version: '1.700' })).status).toBe(202);
     const job = await world.waitForJob('1.700', (j) => j.status === 'staged' || j.status === 'failed');
     expect(job.status).toBe('staged');

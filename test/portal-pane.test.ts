@@ -8,16 +8,9 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/lib/jobs';
 import type { LogLevel } from '../src/lib/log';
 import type { LocalHost } from '../src/local/host';
-import { SERIES, startWorld, type World } from './support/world';
+import { NO_GALLERY, SERIES, startWorld, type World } from './support/world';
 
 const NOBLE = 'bosh-azure-hyperv-ubuntu-noble';
-/** No gallery: a job ends `staged` once the VHD is verified in the blob, which is all these tests need. */
-const NO_GALLERY = {
-  AZURE_SUBSCRIPTION_ID: '',
-  AZURE_RESOURCE_GROUP: '',
-  AZURE_REGION: '',
-  AZURE_GALLERY_NAME: '',
-};
 
 let world: World;
 let host: LocalHost | undefined;

@@ -25,6 +25,13 @@ export const CLIENT_ID = '33333333-3333-4333-8333-333333333333';
 export const GITHUB_TOKEN = 'ghp_worldTestToken0123456789abcdef';
 export const GALLERY = 'stemcells';
 export const RESOURCE_GROUP = 'rg-mirror';
+/** Settings over the world's that leave the gallery out: jobs end `staged`. */
+export const NO_GALLERY: Readonly<Record<string, string>> = {
+  AZURE_SUBSCRIPTION_ID: '',
+  AZURE_RESOURCE_GROUP: '',
+  AZURE_REGION: '',
+  AZURE_GALLERY_NAME: '',
+};
 
 export interface World {
   azurite: Azurite;
