@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:https';
+import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { describe, expect, it } from 'vitest';
 import { functionTimeoutSeconds } from '../src/lib/config';
 import { isListening, startAzurite } from '../src/local/azurite';
+import { ensureBuilt, ROOT } from './support/build';
 import { testTls } from './support/tls';
 
 describe('test infrastructure', () => {
@@ -13,6 +16,19 @@ describe('test infrastructure', () => {
     expect((await c.getContainerClient('support-check').getProperties()).etag).toBeTruthy();
     await a.stop();
     expect(await isListening(a.ports.blob)).toBe(false);
+  });
+
+  it('takes Azurite down with the process that started it', async () => {
+    ensureBuilt();
+    const script =
+      `require(${JSON.stringify(join(ROOT, 'dist', 'src', 'local', 'azurite.js'))})` +
+      `.startAzurite().then((a) => { console.log(a.ports.blob); process.exit(0); });`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const port = Number(out.trim());
+    expect(port).toBeGreaterThan(0);
+    const deadline = Date.now() + 10_000;
+    while ((await isListening(port)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await isListening(port)).toBe(false);
   });
 
   it('reads functionTimeout from host.json', () => {

@@ -157,7 +157,7 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
     host = undefined;
     await h?.close();
   };
-  return {
+  const world: World = {
     azurite,
     boshio,
     arm,
@@ -203,7 +203,9 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
     async close() {
       await stopHost();
       await Promise.allSettled([boshio.close(), arm.close(), github.close()]);
-      await azurite.stop();
+      // The one running now: a test may have restarted it.
+      await world.azurite.stop();
     },
   };
+  return world;
 }
