@@ -21,6 +21,7 @@ import { resolve } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { ContainerClient } from '@azure/storage-blob';
 import { testTls } from '../support/tls';
+import { sendJson } from './http';
 
 export const API_VERSION = '2025-12-03';
 const IDENTITY_API_VERSION = '2019-08-01';
@@ -217,20 +218,14 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** ARM answers carry a request id. */
 function send(
   res: ServerResponse,
   status: number,
   body: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    ...(text ? { 'content-type': 'application/json; charset=utf-8' } : {}),
-    'content-length': String(Buffer.byteLength(text)),
-    'x-ms-request-id': randomUUID(),
-  });
-  res.end(text);
+  sendJson(res, status, body, { ...headers, 'x-ms-request-id': randomUUID() });
 }
 
 /** The account name of a blob URL: path-style for loopback emulators, the first host label in Azure. */

@@ -6,6 +6,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { sendJson } from './http';
 
 /** GitHub's current limit on `workflow_dispatch` inputs. */
 export const MAX_DISPATCH_INPUTS = 25;
@@ -91,21 +92,6 @@ class Reject extends Error {
   ) {
     super(message);
   }
-}
-
-function send(
-  res: ServerResponse,
-  status: number,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = body === undefined ? '' : JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    ...(body === undefined ? {} : { 'content-type': 'application/json; charset=utf-8' }),
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -215,7 +201,7 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
     if (fault !== undefined) {
       // Drain the body so the connection stays usable, as a real front end would.
       await readBody(req).catch(() => undefined);
-      send(
+      sendJson(
         res,
         fault,
         { message: fault === 429 ? 'API rate limit exceeded' : 'Server Error' },
@@ -248,11 +234,11 @@ export async function startFakeGithub(opts: FakeGithubOptions): Promise<FakeGith
         accept: req.headers.accept ?? '',
         apiVersion: String(req.headers['x-github-api-version']),
       });
-      send(res, 204);
+      sendJson(res, 204);
       return 204;
     } catch (e) {
       const r = e instanceof Reject ? e : new Reject(500, 'Server Error');
-      send(
+      sendJson(
         res,
         r.status,
         { message: r.message, documentation_url: DOCS, status: String(r.status) },

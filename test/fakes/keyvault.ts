@@ -11,6 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { testTls } from '../support/tls';
+import { sendJson } from './http';
 
 export const VAULT_RESOURCE = 'https://vault.azure.net';
 const MI_PATH = '/msi/token';
@@ -64,21 +65,6 @@ interface SecretVersion {
   readonly created: number;
 }
 
-function send(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    ...headers,
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': String(Buffer.byteLength(text)),
-  });
-  res.end(text);
-}
-
 function kvError(code: string, message: string): unknown {
   return { error: { code, message } };
 }
@@ -107,24 +93,24 @@ export async function startFakeKeyVault(opts: FakeKeyVaultOptions): Promise<Fake
     `Bearer authorization="https://login.microsoftonline.com/${tenantId}", ` + `resource="${VAULT_RESOURCE}"`;
 
   function managedIdentity(req: IncomingMessage, res: ServerResponse, q: URLSearchParams): void {
-    if (req.method !== 'GET') return send(res, 405, { error: 'method_not_allowed' });
+    if (req.method !== 'GET') return sendJson(res, 405, { error: 'method_not_allowed' });
     if (req.headers['x-identity-header'] !== identityHeader) {
-      return send(res, 401, {
+      return sendJson(res, 401, {
         error: 'unauthorized',
         error_description: 'missing or wrong X-IDENTITY-HEADER',
       });
     }
     if (q.get('api-version') !== '2019-08-01') {
-      return send(res, 400, { error: 'invalid_request', error_description: 'unsupported api-version' });
+      return sendJson(res, 400, { error: 'invalid_request', error_description: 'unsupported api-version' });
     }
     const resource = q.get('resource');
     if (!resource)
-      return send(res, 400, { error: 'invalid_request', error_description: 'resource is required' });
+      return sendJson(res, 400, { error: 'invalid_request', error_description: 'resource is required' });
     const token = `mi-${randomBytes(24).toString('base64url')}`;
     issued.push({ resource, token });
     // Only tokens for the vault's audience open the vault.
     if (resource.replace(/\/+$/, '') === VAULT_RESOURCE) vaultTokens.add(token);
-    send(res, 200, {
+    sendJson(res, 200, {
       access_token: token,
       expires_on: String(Math.floor(Date.now() / 1000) + 3600),
       resource,
@@ -135,35 +121,35 @@ export async function startFakeKeyVault(opts: FakeKeyVaultOptions): Promise<Fake
   function secrets(req: IncomingMessage, res: ServerResponse, path: string, q: URLSearchParams): number {
     const auth = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization ?? '')?.[1];
     if (auth === undefined) {
-      send(res, 401, kvError('Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.'), {
+      sendJson(res, 401, kvError('Unauthorized', 'AKV10000: Request is missing a Bearer or PoP token.'), {
         'www-authenticate': challenge,
       });
       return 401;
     }
     if (!vaultTokens.has(auth)) {
-      send(res, 401, kvError('Unauthorized', 'AKV10032: Invalid issuer or audience.'), {
+      sendJson(res, 401, kvError('Unauthorized', 'AKV10032: Invalid issuer or audience.'), {
         'www-authenticate': challenge,
       });
       return 401;
     }
     if (!q.get('api-version')) {
-      send(res, 400, kvError('BadParameter', 'The api-version query parameter is required.'));
+      sendJson(res, 400, kvError('BadParameter', 'The api-version query parameter is required.'));
       return 400;
     }
     if (req.method !== 'GET') {
-      send(res, 405, kvError('BadParameter', `The method ${req.method ?? ''} is not allowed here.`));
+      sendJson(res, 405, kvError('BadParameter', `The method ${req.method ?? ''} is not allowed here.`));
       return 405;
     }
     const [, , name = '', version, ...more] = path.split('/');
     if (!SECRET_NAME.test(name) || more.length > 0 || (version && !VERSION.test(version))) {
-      send(res, 400, kvError('BadParameter', `The request URI contains an invalid name: ${name}`));
+      sendJson(res, 400, kvError('BadParameter', `The request URI contains an invalid name: ${name}`));
       return 400;
     }
     const versions = store.get(name) ?? [];
     const found = version ? versions.find((v) => v.version === version) : versions.at(-1);
     if (!found) {
       const what = version ? `${name}/${version}` : name;
-      send(
+      sendJson(
         res,
         404,
         kvError(
@@ -173,7 +159,7 @@ export async function startFakeKeyVault(opts: FakeKeyVaultOptions): Promise<Fake
       );
       return 404;
     }
-    send(res, 200, {
+    sendJson(res, 200, {
       value: found.value,
       id: `${url}/secrets/${name}/${found.version}`,
       attributes: {
@@ -191,7 +177,7 @@ export async function startFakeKeyVault(opts: FakeKeyVaultOptions): Promise<Fake
   const server: Server = createServer(testTls(), (req, res) => {
     const u = new URL(req.url ?? '/', 'https://127.0.0.1');
     if (u.pathname === MI_PATH) return managedIdentity(req, res, u.searchParams);
-    if (!/^\/secrets\//.test(u.pathname)) return send(res, 404, kvError('NotFound', 'Not found'));
+    if (!/^\/secrets\//.test(u.pathname)) return sendJson(res, 404, kvError('NotFound', 'Not found'));
     const status = secrets(req, res, u.pathname, u.searchParams);
     requests.push({
       method: req.method ?? '',
