@@ -2,7 +2,6 @@
  * Gallery publishing through the real arm-compute client and the real managed-identity credential,
  * against the strict fake ARM, with VHD page blobs staged in a real Azurite.
  */
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config, type GalleryConfig } from '../src/lib/config';
 import { createAzureCredential } from '../src/lib/credential';
@@ -15,16 +14,15 @@ import {
   type ImageDefinitionSpec,
   type VersionInfo,
 } from '../src/lib/gallery';
-import { startAzurite, type Azurite } from '../src/local/azurite';
 import { buildVhdFooter, pageBlobFacts, startFakeArm, type FakeArm } from './fakes/arm';
+import { useBlobContainer } from './support/blobs';
 
 const SUB = '00000000-0000-0000-0000-0000000000bb';
 const CLIENT_ID = '22222222-2222-2222-2222-222222222222';
 const MIB = 1024 * 1024;
 const SHA = 'a'.repeat(64);
 
-let azurite: Azurite;
-let container: ContainerClient;
+const bed = useBlobContainer('stemcell');
 let arm: FakeArm;
 let config: Config;
 let gallery: GalleryConfig;
@@ -38,7 +36,7 @@ function env(over: Record<string, string> = {}): Record<string, string> {
     AZURE_GALLERY_NAME: 'stemcells',
     AZURE_MANAGED_IDENTITY_ID: CLIENT_ID,
     AZURE_RESOURCE_MANAGER_ENDPOINT: arm.endpoint,
-    BASM_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    BASM_STORAGE_CONNECTION_STRING: bed.connectionString,
     BASM_GALLERY_TARGET_REGIONS: 'westeurope=2,northeurope=1',
     BASM_GALLERY_STORAGE_ACCOUNT_TYPE: 'Standard_ZRS',
     ...over,
@@ -53,10 +51,10 @@ function publisherFor(c: Config): GalleryPublisher {
   });
 }
 
-const blobFacts = (uri: string) => pageBlobFacts(container, uri);
+const blobFacts = (uri: string) => pageBlobFacts(bed.container, uri);
 
 async function stageVhd(name: string): Promise<string> {
-  const blob = container.getPageBlobClient(name);
+  const blob = bed.container.getPageBlobClient(name);
   await blob.create(2 * MIB + 512);
   await blob.uploadPages(Buffer.alloc(4096, 1), 0, 4096);
   await blob.uploadPages(buildVhdFooter(2 * MIB), 2 * MIB, 512);
@@ -109,9 +107,6 @@ async function pollToEnd(state: string, max = 10) {
 }
 
 beforeAll(async () => {
-  azurite = await startAzurite();
-  container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('stemcell');
-  await container.create();
   arm = await startFakeArm({
     blobExists: blobFacts,
     subscriptionId: SUB,
@@ -130,7 +125,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await arm?.close();
-  await azurite?.stop();
 });
 
 beforeEach(() => arm.reset());
@@ -411,7 +405,7 @@ describe('image versions', () => {
   });
 
   it("turns Azure's 400 into a permanent GALLERY_FAILED carrying Azure's code and message", async () => {
-    const uri = container.getBlobClient('never-staged.vhd').url;
+    const uri = bed.container.getBlobClient('never-staged.vhd').url;
     const e = await publisher
       .beginCreateVersion(spec.name, '1.702', { sourceUri: uri, tags: {}, excludeFromLatest: false })
       .catch((x: unknown) => x);

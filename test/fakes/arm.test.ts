@@ -6,10 +6,9 @@
 import { request } from 'node:https';
 import { ComputeManagementClient, type GalleryImage, type GalleryImageVersion } from '@azure/arm-compute';
 import { ManagedIdentityCredential } from '@azure/identity';
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startAzurite, type Azurite } from '../../src/local/azurite';
 import { API_VERSION, buildVhdFooter, fixedVhdFooterProblem, startFakeArm, type FakeArm } from './arm';
+import { useBlobContainer } from '../support/blobs';
 
 const SUB = '00000000-0000-0000-0000-0000000000aa';
 const RG = 'rg-mirror';
@@ -18,14 +17,13 @@ const LOCATION = 'westeurope';
 const ACCOUNT_ID = `/subscriptions/${SUB}/resourceGroups/${RG}/providers/Microsoft.Storage/storageAccounts/devstoreaccount1`;
 const MIB = 1024 * 1024;
 
-let azurite: Azurite;
-let container: ContainerClient;
+const bed = useBlobContainer('stemcell');
 let arm: FakeArm;
 let client: ComputeManagementClient;
 
 async function blobFacts(uri: string) {
   const name = decodeURIComponent(new URL(uri).pathname.split('/').slice(3).join('/'));
-  const blob = container.getBlobClient(name);
+  const blob = bed.container.getBlobClient(name);
   if (!(await blob.exists())) return undefined;
   const props = await blob.getProperties();
   const size = props.contentLength ?? 0;
@@ -39,7 +37,7 @@ async function pageBlob(
   footer = buildVhdFooter(2 * MIB),
   size = 2 * MIB + 512,
 ): Promise<string> {
-  const blob = container.getPageBlobClient(name);
+  const blob = bed.container.getPageBlobClient(name);
   await blob.create(size);
   await blob.uploadPages(Buffer.alloc(512, 7), 0, 512);
   await blob.uploadPages(footer, size - 512, 512);
@@ -47,7 +45,7 @@ async function pageBlob(
 }
 
 async function blockBlob(name: string, data: Buffer): Promise<string> {
-  const blob = container.getBlockBlobClient(name);
+  const blob = bed.container.getBlockBlobClient(name);
   await blob.uploadData(data);
   return blob.url;
 }
@@ -103,9 +101,6 @@ function raw(
 }
 
 beforeAll(async () => {
-  azurite = await startAzurite();
-  container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient('stemcell');
-  await container.create();
   arm = await startFakeArm({
     blobExists: blobFacts,
     subscriptionId: SUB,
@@ -121,7 +116,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await arm?.close();
-  await azurite?.stop();
 });
 
 beforeEach(async () => {
@@ -167,7 +161,11 @@ describe('image versions', () => {
         versionBody(await pageBlob('a.vhd'), { storageProfile: { osDiskImage: { source: { uri: 'x' } } } }),
       /storageAccountId is required/,
     ],
-    ['a missing blob', async () => versionBody(container.getBlobClient('absent.vhd').url), /does not exist/],
+    [
+      'a missing blob',
+      async () => versionBody(bed.container.getBlobClient('absent.vhd').url),
+      /does not exist/,
+    ],
     [
       'a block blob',
       async () =>
@@ -199,7 +197,7 @@ describe('image versions', () => {
             osDiskImage: {
               source: {
                 storageAccountId: ACCOUNT_ID.replace('devstoreaccount1', 'otheraccount'),
-                uri: container.getBlobClient('acct.vhd').url,
+                uri: bed.container.getBlobClient('acct.vhd').url,
               },
             },
           },
