@@ -11,7 +11,7 @@ import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { JOBS_TABLE } from '../src/lib/clients';
 import { JobStore } from '../src/lib/jobs';
-import { listPageRanges } from '../src/lib/pageblob';
+import { DEFAULT_PARALLELISM as PARALLELISM, listPageRanges } from '../src/lib/pageblob';
 import { startAzurite, type Azurite } from '../src/local/azurite';
 import { startFakeBoshIo, type FakeBoshIo } from '../test/fakes/boshio';
 import {
@@ -248,7 +248,7 @@ async function measureSize(
       tempDiskBytes,
       diskWriteBytes: run.diskWriteBytes ?? null,
       azurite: 'memory',
-      parallelism: 8,
+      parallelism: PARALLELISM,
       met: {
         ratioToFloor: run.seconds / floor <= TARGETS.ratioToFloor,
         sentBytes: job.sentBytes <= scan.nonZeroBytes64k,

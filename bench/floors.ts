@@ -17,10 +17,11 @@ import {
 } from '@azure/storage-blob';
 import { Parser, type ReadEntry } from 'tar';
 import { MAX_PUT_BYTES, type PageRange } from '../src/lib/pageblob';
+import { DEFAULT_PARALLELISM } from '../src/lib/pageblob';
 
 /** The sparse writer's defaults (src/lib/pageblob.ts): zero detection granularity and Put Pages in flight. */
 export const ZERO_RUN = 64 * 1024;
-export const PARALLELISM = 8;
+export const PARALLELISM = DEFAULT_PARALLELISM;
 /** The product's gunzip chunk size (src/lib/archive.ts), so both sides decompress alike. */
 const GUNZIP_CHUNK = 64 * 1024;
 

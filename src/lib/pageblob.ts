@@ -7,6 +7,9 @@ import { Writable } from 'node:stream';
 import { RestError, type PageBlobClient } from '@azure/storage-blob';
 import { MirrorError } from './errors';
 
+/** Put Page requests in flight at once (the benchmark's upload floor uses the same). */
+export const DEFAULT_PARALLELISM = 8;
+
 /** A byte range of a page blob, `end` exclusive. */
 export interface PageRange {
   start: number;
@@ -142,7 +145,7 @@ export class SparsePageWriter extends Writable {
     super({ highWaterMark: 1024 * 1024 });
     this.blob = opts.blob;
     this.size = opts.size;
-    this.parallelism = Math.max(1, opts.parallelism ?? 8);
+    this.parallelism = Math.max(1, opts.parallelism ?? DEFAULT_PARALLELISM);
     this.maxPut = maxPut;
     this.zeroRun = zeroRun;
     this.zeros = Buffer.alloc(zeroRun);
