@@ -1,10 +1,9 @@
 /** POST /api/mirror: validate, resolve against bosh.io, record the job, enqueue, 202. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { isMirrorError, toErrorInfo } from '../lib/errors';
 import { jobView } from '../lib/jobs';
 import { parseRequest } from '../lib/requests';
 import { submitMirrorRequest } from '../lib/submit';
-import { json, problem, statusFor } from './responses';
+import { errorResponse, json, problem } from './responses';
 import { contextLogger, services } from './runtime';
 
 const MAX_BODY_BYTES = 16 * 1024;
@@ -41,9 +40,7 @@ export async function mirrorRequest(
       { location: statusUrl, 'retry-after': '30' },
     );
   } catch (e) {
-    const info = toErrorInfo(e);
-    if (!isMirrorError(e)) log.error('request.failed', { error: info });
-    return problem(statusFor(info.code), info.code, info.message);
+    return errorResponse(e, log, 'request.failed');
   }
 }
 

@@ -1,9 +1,8 @@
 /** GET /api/mirror/{series}/{version}: one job; GET /api/mirror: recent jobs, newest first. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { isMirrorError, toErrorInfo } from '../lib/errors';
 import { JOB_STATUSES, jobView, type JobStatus } from '../lib/jobs';
 import { isSeriesName, isStemcellVersion } from '../lib/names';
-import { json, problem, statusFor } from './responses';
+import { errorResponse, json, problem } from './responses';
 import { contextLogger, services } from './runtime';
 
 export async function mirrorStatus(
@@ -50,9 +49,7 @@ export async function mirrorStatus(
     });
     return json(200, { jobs: page.jobs.map(jobView), ...(page.next ? { next: page.next } : {}) });
   } catch (e) {
-    const info = toErrorInfo(e);
-    if (!isMirrorError(e)) log.error('status.failed', { error: info });
-    return problem(statusFor(info.code), info.code, info.message);
+    return errorResponse(e, log, 'status.failed');
   }
 }
 

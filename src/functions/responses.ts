@@ -1,6 +1,7 @@
 /** Response shaping for the HTTP functions, so handlers stay short. */
 import type { HttpResponseInit } from '@azure/functions';
-import type { ErrorCode } from '../lib/errors';
+import { isMirrorError, toErrorInfo, type ErrorCode } from '../lib/errors';
+import type { Logger } from '../lib/log';
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 
@@ -30,4 +31,11 @@ export function statusFor(code: ErrorCode): number {
     default:
       return 500;
   }
+}
+
+/** The answer for anything a handler threw; what is not one of ours is logged as `event` first. */
+export function errorResponse(e: unknown, log: Logger, event: string): HttpResponseInit {
+  const info = toErrorInfo(e);
+  if (!isMirrorError(e)) log.error(event, { error: info });
+  return problem(statusFor(info.code), info.code, info.message);
 }
