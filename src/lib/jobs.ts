@@ -6,6 +6,7 @@
 import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
 import { MirrorError, type ErrorCode } from './errors';
 import { isSeriesName, isStemcellVersion, toGalleryVersion } from './names';
+import { onceUntilFailure } from './once';
 
 export const JOB_STATUSES = [
   'queued',
@@ -168,16 +169,10 @@ export interface JobPage {
 }
 
 export class JobStore {
-  private ready: Promise<void> | undefined;
+  private readonly ensureTable: () => Promise<void>;
 
-  constructor(private readonly table: TableClient) {}
-
-  private ensureTable(): Promise<void> {
-    this.ready ??= this.table.createTable().catch((e: unknown) => {
-      this.ready = undefined;
-      throw e;
-    });
-    return this.ready;
+  constructor(private readonly table: TableClient) {
+    this.ensureTable = onceUntilFailure(() => this.table.createTable());
   }
 
   async get(series: string, version: string): Promise<Job | undefined> {

@@ -1,5 +1,6 @@
 /** Sends mirror requests to the worker queue, base64-encoded as the Functions host expects. */
 import type { QueueClient } from '@azure/storage-queue';
+import { onceUntilFailure } from './once';
 import { encodeQueueMessage, type QueueMessage } from './requests';
 
 /** The queue service's limit on initial invisibility. */
@@ -11,16 +12,10 @@ export interface RequestSender {
 }
 
 export class RequestQueue implements RequestSender {
-  private ready: Promise<unknown> | undefined;
+  private readonly ensure: () => Promise<unknown>;
 
-  constructor(private readonly queue: QueueClient) {}
-
-  private ensure(): Promise<unknown> {
-    this.ready ??= this.queue.createIfNotExists().catch((e: unknown) => {
-      this.ready = undefined;
-      throw e;
-    });
-    return this.ready;
+  constructor(private readonly queue: QueueClient) {
+    this.ensure = onceUntilFailure(() => this.queue.createIfNotExists());
   }
 
   /** Enqueues `message`, invisible for `delaySeconds` (a continuation or a lease wait). */
