@@ -38,19 +38,24 @@ async function readAll(
   return Buffer.concat(parts);
 }
 
+/** A factory of caches over the same staging blob of `version`, fetching from the fake bosh.io. */
+async function cacheFactory(version: string, blockBytes: number): Promise<() => DownloadCache> {
+  const boshio = new BoshIoClient({ baseUrl: world.boshio.url, allowedHosts: ['127.0.0.1'] });
+  const release = await boshio.resolve(SERIES, version);
+  return () =>
+    new DownloadCache({
+      blob: world.container.getBlockBlobClient(`cache-test/${version}.tgz.download`),
+      fetch: (start, signal) => boshio.openDownload(release, { signal, start }),
+      size: release.size,
+      blockBytes,
+      log: silentLogger,
+    });
+}
+
 describe('DownloadCache', () => {
   it('keeps what a stopped pass fetched and never fetches a byte twice', async () => {
     const fx = await world.addStemcell('4.1', { vhdMiB: 48 });
-    const boshio = new BoshIoClient({ baseUrl: world.boshio.url, allowedHosts: ['127.0.0.1'] });
-    const release = await boshio.resolve(SERIES, '4.1');
-    const make = () =>
-      new DownloadCache({
-        blob: world.container.getBlockBlobClient(`cache-test/4.1.tgz.download`),
-        fetch: (start, signal) => boshio.openDownload(release, { signal, start }),
-        size: release.size,
-        blockBytes: MIB,
-        log: silentLogger,
-      });
+    const make = await cacheFactory('4.1', MIB);
     const served0 = world.boshio.servedBytes();
     // Paced like a real link, so little sits in socket buffers when the pass stops.
     world.boshio.throttle(8 * MIB);
@@ -86,16 +91,7 @@ describe('DownloadCache', () => {
 describe('DownloadCache under checkpoints', () => {
   it('never loses a block to a commit that runs while blocks are being staged', async () => {
     const fx = await world.addStemcell('4.3', { vhdMiB: 32 });
-    const boshio = new BoshIoClient({ baseUrl: world.boshio.url, allowedHosts: ['127.0.0.1'] });
-    const release = await boshio.resolve(SERIES, '4.3');
-    const make = () =>
-      new DownloadCache({
-        blob: world.container.getBlockBlobClient(`cache-test/4.3.tgz.download`),
-        fetch: (start, signal) => boshio.openDownload(release, { signal, start }),
-        size: release.size,
-        blockBytes: 64 * 1024,
-        log: silentLogger,
-      });
+    const make = await cacheFactory('4.3', 64 * 1024);
     const cache = make();
     await cache.load();
     const commits: Promise<void>[] = [];
