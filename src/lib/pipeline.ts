@@ -108,14 +108,14 @@ async function openJob(message: QueueMessage, version: string, deps: PipelineDep
   if (!rearm) return job;
   deps.log.info('job.rearmed', { series: job.series, version, force: message.force ?? false });
   return deps.jobs.update(job, {
-    ...rearmFields(job),
+    ...rearmFields(),
     force: message.force ?? job.force,
     reason: message.reason ?? job.reason,
   });
 }
 
-/** A job started again: progress already in the staged blob is kept (the page ranges tell). */
-export function rearmFields(job: Job): Partial<Job> {
+/** A job started again: progress is kept, the staged blob's page ranges tell what is really there. */
+export function rearmFields(): Partial<Job> {
   return {
     status: 'queued',
     stage: 'queued',
@@ -128,8 +128,6 @@ export function rearmFields(job: Job): Partial<Job> {
     notifyError: undefined,
     leaseOwner: undefined,
     leaseUntil: undefined,
-    // a failed verification deleted the blob: start the transfer over
-    ...(job.blobName === undefined ? { watermark: 0, uploadedBytes: 0, skippedZeroBytes: 0 } : {}),
   };
 }
 
@@ -216,7 +214,8 @@ class Steps {
           await this.cleanup();
           return this.finish('succeeded');
         case 'done':
-          return this.finish(this.job.status === 'running' ? 'succeeded' : this.job.status);
+          // Every path writes 'done' together with its final status, so this is only a safety net.
+          return this.finish(this.deps.gallery ? 'succeeded' : 'staged');
       }
     }
   }
@@ -336,15 +335,16 @@ class Steps {
       sentBytes: result.sentBytes,
       imageSha256: result.imageSha256,
     });
-    await this.save({
+    const verified: Partial<Job> = {
       ...sent(result),
       vhdBytes: result.vhdBytes,
       imageSha256: result.imageSha256,
       imageSha1: result.imageSha1,
       cloudProperties: JSON.stringify(result.manifest.cloudProperties),
-      stage: deps.gallery ? 'publish' : 'done',
-    });
-    if (!deps.gallery) return this.finish('staged');
+    };
+    // Without a gallery the verified blob is the result: one write, so no crash can split it.
+    if (!deps.gallery) return this.finish('staged', verified);
+    await this.save({ ...verified, stage: 'publish' });
     return undefined;
   }
 
@@ -584,8 +584,8 @@ class Steps {
     }
   }
 
-  private async finish(status: 'succeeded' | 'skipped' | 'staged' | Job['status']): Promise<RunOutcome> {
-    await this.letGo({ status, stage: 'done' });
+  private async finish(status: Job['status'], changes: Partial<Job> = {}): Promise<RunOutcome> {
+    await this.letGo({ ...changes, status, stage: 'done' });
     this.log.info('job.finished', { status });
     return { kind: 'finished', job: this.job };
   }

@@ -53,7 +53,7 @@ export async function submitMirrorRequest(
       log.info('request.already-done', { series: job.series, version: job.version, status: job.status });
       return { job, enqueued: false };
     }
-    job = await s.jobs.update(job, { ...rearmFields(job), force, reason: request.reason ?? job.reason });
+    job = await s.jobs.update(job, { ...rearmFields(), force, reason: request.reason ?? job.reason });
   }
   await s.queue.send({
     series: job.series,
