@@ -223,14 +223,15 @@ export class JobStore {
   }
 
   /**
-   * Claims the lease for `owner` until now + seconds. Returns the updated job, or the remaining
-   * lease in ms of the live owner when someone else holds it.
+   * Claims the lease for `owner` until now + seconds, writing `changes` in the same update. Returns
+   * the updated job, or the remaining lease in ms of the live owner when someone else holds it.
    */
   async claim(
     job: Job,
     owner: string,
     seconds: number,
     now = new Date(),
+    changes: Partial<Omit<Job, 'etag' | 'series' | 'version'>> = {},
   ): Promise<{ claimed: true; job: Job } | { claimed: false; remainingMs: number; job: Job }> {
     const remaining = leaseRemainingMs(job, now);
     if (job.leaseOwner !== undefined && job.leaseOwner !== owner && remaining > 0) {
@@ -239,7 +240,7 @@ export class JobStore {
     const until = new Date(now.getTime() + seconds * 1000).toISOString();
     const claimed = await this.update(
       job,
-      { leaseOwner: owner, leaseUntil: until, attempts: job.attempts + 1 },
+      { ...changes, leaseOwner: owner, leaseUntil: until, attempts: job.attempts + 1 },
       now,
     );
     return { claimed: true, job: claimed };

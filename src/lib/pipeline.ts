@@ -63,17 +63,20 @@ export async function runMirror(
       ? (await deps.boshio.resolve(message.series, 'latest')).version
       : message.version;
   const jlog = log.child({ series: message.series, version });
-  let job = await openJob(message, version, deps);
+  const job = await openJob(message, version, deps);
   if (TERMINAL.has(job.status)) {
     jlog.info('job.already-done', { status: job.status });
     return { kind: 'noop', job, why: `job is ${job.status}` };
   }
   // One owner per invocation: two deliveries in one process must not share a lease.
   const owner = `${deps.workerId}/${randomUUID().slice(0, 8)}`;
-  const claim = await deps.jobs.claim(job, owner, deps.config.leaseSeconds).catch((e: unknown) => {
-    if (e instanceof StaleJobError) return undefined;
-    throw e;
-  });
+  const running = { status: 'running' as const, errorCode: undefined, errorMessage: undefined };
+  const claim = await deps.jobs
+    .claim(job, owner, deps.config.leaseSeconds, new Date(), running)
+    .catch((e: unknown) => {
+      if (e instanceof StaleJobError) return undefined;
+      throw e;
+    });
   if (claim === undefined || !claim.claimed) {
     // Someone else works on it: come back when their lease would have expired.
     const delaySeconds = claim
@@ -83,12 +86,7 @@ export async function runMirror(
     jlog.info('job.lease-busy', { stage: job.stage, delaySeconds });
     return { kind: 'deferred', delaySeconds };
   }
-  job = await deps.jobs.update(claim.job, {
-    status: 'running',
-    errorCode: undefined,
-    errorMessage: undefined,
-  });
-  const step = new Steps(job, deps, opts, jlog);
+  const step = new Steps(claim.job, deps, opts, jlog);
   step.startHeartbeat();
   try {
     return await step.run();
