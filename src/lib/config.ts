@@ -2,10 +2,9 @@
  * Every setting of the app, parsed once into one frozen object. This is the only module that reads
  * process.env; a bad value throws ConfigError naming the setting and the expected form.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { Cron } from 'croner';
 import { MirrorError } from './errors';
+import { parseTimeSpan, readHostJson } from './host-json';
 import { isAzureSeries } from './names';
 
 export class ConfigError extends MirrorError {
@@ -427,18 +426,15 @@ function parseDownloadCache(r: Reader): Config['downloadCache'] {
   return v;
 }
 
-/** Seconds of host.json's functionTimeout, looked up beside the app. */
+/** Seconds of host.json's functionTimeout, looked up beside the app (the default when unset or unbounded). */
 export function functionTimeoutSeconds(startDir: string = __dirname): number {
-  for (let dir = startDir, i = 0; i < 6; i++, dir = dirname(dir)) {
-    const file = join(dir, 'host.json');
-    if (!existsSync(file)) continue;
-    const host = JSON.parse(readFileSync(file, 'utf8')) as { functionTimeout?: unknown };
-    const m =
-      typeof host.functionTimeout === 'string' ? /^(\d+):(\d{2}):(\d{2})$/.exec(host.functionTimeout) : null;
-    if (!m) return DEFAULT_FUNCTION_TIMEOUT_SECONDS;
-    return Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]);
+  const timeout = (readHostJson(startDir) as { functionTimeout?: unknown } | undefined)?.functionTimeout;
+  if (typeof timeout !== 'string') return DEFAULT_FUNCTION_TIMEOUT_SECONDS;
+  try {
+    return Math.floor(parseTimeSpan(timeout) / 1000);
+  } catch {
+    return DEFAULT_FUNCTION_TIMEOUT_SECONDS;
   }
-  return DEFAULT_FUNCTION_TIMEOUT_SECONDS;
 }
 
 /** The work budget left to one invocation: the timeout less a margin for checkpointing and enqueueing. */

@@ -2,9 +2,10 @@
  * host.json's queue settings (extensions.queues), read the way the Functions host reads them, with
  * the host's own defaults for anything left out.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import { MirrorError } from '../lib/errors';
+import { parseTimeSpan, readHostJson } from '../lib/host-json';
+
+export { parseTimeSpan };
 
 export interface QueueSettings {
   readonly messageEncoding: 'base64' | 'none';
@@ -24,15 +25,6 @@ export const HOST_QUEUE_DEFAULTS: QueueSettings = {
   visibilityTimeoutMs: 0,
   maxPollingIntervalMs: 60_000,
 };
-
-/** A .NET TimeSpan as host.json writes it: `[d.]hh:mm:ss[.fff]`. */
-export function parseTimeSpan(value: string): number {
-  const m = /^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,7}))?$/.exec(value.trim());
-  if (!m) throw new MirrorError('CONFIG_INVALID', `host.json: "${value}" is not a time span (hh:mm:ss)`);
-  const [, d = '0', h = '0', min = '0', s = '0', frac = '0'] = m;
-  const ms = Math.round(Number(`0.${frac}`) * 1000);
-  return ((Number(d) * 24 + Number(h)) * 60 + Number(min)) * 60_000 + Number(s) * 1000 + ms;
-}
 
 function positiveInt(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -78,16 +70,7 @@ export function parseQueueSettings(hostJson: unknown): QueueSettings {
 }
 
 /** The app's host.json: the nearest one above `startDir` (the repository root, from src or dist). */
-export function findHostJson(startDir: string = __dirname): string | undefined {
-  for (let dir = startDir, i = 0; i < 6; i++, dir = dirname(dir)) {
-    const file = join(dir, 'host.json');
-    if (existsSync(file)) return file;
-  }
-  return undefined;
-}
-
 export function readQueueSettings(startDir: string = __dirname): QueueSettings {
-  const file = findHostJson(startDir);
-  if (file === undefined) return HOST_QUEUE_DEFAULTS;
-  return parseQueueSettings(JSON.parse(readFileSync(file, 'utf8')));
+  const hostJson = readHostJson(startDir);
+  return hostJson === undefined ? HOST_QUEUE_DEFAULTS : parseQueueSettings(hostJson);
 }
