@@ -505,7 +505,7 @@ export class GalleryPublisher {
       } catch (e) {
         if (isRestError(e) && isTransientStatus(e.statusCode)) throw toGalleryError(e, what);
         // Not allowed to read the operation's status says nothing about the operation itself.
-        if (isRestError(e) && e.statusCode === 403) throw toGalleryError(e, what);
+        if (isRestError(e) && e.statusCode === 403) return this.pollVersionByState(saved, state);
         if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw toGalleryError(e, what);
         return { status: 'failed', error: operationError(e) };
       }
@@ -536,6 +536,21 @@ export class GalleryPublisher {
   }
 
   /** One poll of a delete started by beginDeleteVersion; a version already gone is done at once. */
+  /**
+   * The version's own provisioningState, for an identity that may not read the operation-status URL
+   * (it sits at subscription scope; the role the deployment grants covers the gallery only).
+   */
+  private async pollVersionByState(saved: SavedOperation, state: string): Promise<VersionPoll> {
+    this.log.warn('gallery.poll-forbidden', { definition: saved.definition, version: saved.version });
+    const version = await this.getVersion(saved.definition, saved.version);
+    if (version?.provisioningState === 'Succeeded') return { status: 'succeeded', version };
+    if (version === undefined || version.provisioningState === 'Failed') {
+      const message = version ? 'the version ended Failed' : 'the version is gone';
+      return { status: 'failed', error: { code: 'ProvisioningFailed', message } };
+    }
+    return { status: 'running', state };
+  }
+
   async pollDelete(state: string): Promise<'running' | 'done'> {
     const saved = loadOperation(state, 'delete');
     if (lroStatus(saved.lro) === 'succeeded') return 'done';
@@ -544,6 +559,10 @@ export class GalleryPublisher {
     try {
       await poller.poll();
     } catch (e) {
+      if (isRestError(e) && e.statusCode === 403) {
+        this.log.warn('gallery.poll-forbidden', { definition: saved.definition, version: saved.version });
+        return (await this.getVersion(saved.definition, saved.version)) ? 'running' : 'done';
+      }
       throw isRestError(e)
         ? toGalleryError(e, what)
         : new MirrorError('GALLERY_FAILED', `${what} failed: ${operationError(e).message}`, {

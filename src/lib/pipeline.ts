@@ -408,7 +408,7 @@ class Steps {
         state: existing.provisioningState,
       });
       const state = await g.beginDeleteVersion(spec.name, gv);
-      while (await this.stillDeleting(state, spec.name)) {
+      while ((await g.pollDelete(state)) === 'running') {
         if (this.opts.budget.aborted) return this.wait({ definitionName: spec.name });
         await delay(this.pollDelayMs());
       }
@@ -428,17 +428,6 @@ class Steps {
     });
     await this.save({ definitionName: spec.name, pollerState, stage: 'replicate', force: false });
     return undefined;
-  }
-
-  /** One look at a deletion: by its operation, or by the version itself where that is forbidden. */
-  private async stillDeleting(state: string, definition: string): Promise<boolean> {
-    const g = this.deps.gallery!;
-    try {
-      return (await g.pollDelete(state)) === 'running';
-    } catch (e) {
-      if (!isForbidden(e)) throw e;
-      return (await g.getVersion(definition, this.job.galleryVersion)) !== undefined;
-    }
   }
 
   /** The tags the BOSH Azure CPI writes (so a director reuses the version), then what this mirror adds. */
@@ -467,17 +456,7 @@ class Steps {
     const g = this.deps.gallery!;
     const definition = this.job.definitionName!;
     if (this.job.pollerState !== undefined) {
-      const r = await g.pollVersion(this.job.pollerState).catch((e: unknown) => {
-        // The operation-status URL lives at subscription scope; an identity whose role covers only
-        // the gallery may not read it. The version's own provisioningState tells the same.
-        if (!isForbidden(e)) throw e;
-        this.log.warn('gallery.poll-forbidden', { error: toErrorInfo(e) });
-        return undefined;
-      });
-      if (r === undefined) {
-        await this.save({ pollerState: undefined });
-        return undefined;
-      }
+      const r = await g.pollVersion(this.job.pollerState);
       if (r.status === 'running') return this.wait({ pollerState: r.state });
       if (r.status === 'failed') {
         // The staged blob stays for a retry.
@@ -617,13 +596,6 @@ class Steps {
     await notifyFailure(this.job, this.deps);
     return { kind: 'failed', job: this.job };
   }
-}
-
-/** A gallery call Azure refused with 403 (the SDK's RestError, kept as the cause). */
-function isForbidden(e: unknown): boolean {
-  const cause =
-    e instanceof Error ? (e.cause as { name?: unknown; statusCode?: unknown } | undefined) : undefined;
-  return cause?.name === 'RestError' && cause.statusCode === 403;
 }
 
 function progressFields(cp: TransferCheckpoint): Partial<Job> {
