@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type Io } from '../src/cli';
 import { NO_GALLERY, SERIES, startWorld, type World } from './support/world';
+import { ensureBuilt } from './support/build';
 
 const ROOT = join(__dirname, '..');
 
@@ -72,6 +73,17 @@ describe('stemcell-mirror help and usage', () => {
     expect(notAzure.code).toBe(2);
     expect(notAzure.err).toContain('not an Azure series');
     expect((await run(['versions'])).code).toBe(2);
+  });
+
+  it('loads the ARM, identity and Key Vault SDKs only when configured to use them (start-up time)', () => {
+    ensureBuilt();
+    const probe = `require(${JSON.stringify(join(ROOT, 'dist', 'src', 'cli.js'))});
+      const loaded = (p) => Object.keys(require.cache).some((f) => f.includes('/node_modules/' + p + '/'));
+      console.log(JSON.stringify(['@azure/arm-compute', '@azure/identity', '@azure/keyvault-secrets', '@azure/storage-blob'].map(loaded)));`;
+    const r = spawnSync(process.execPath, ['-e', probe], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    // storage-blob is there: the probe would see a module that is loaded.
+    expect(JSON.parse(r.stdout) as boolean[]).toEqual([false, false, false, true]);
   });
 
   it('runs as the package bin in a child process', () => {

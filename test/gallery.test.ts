@@ -7,13 +7,12 @@ import { loadConfig, type Config, type GalleryConfig } from '../src/lib/config';
 import { createAzureCredential } from '../src/lib/credential';
 import { MirrorError } from '../src/lib/errors';
 import {
-  GalleryPublisher,
   MIRROR_STEMCELL_REFERENCE,
   cpiVersionTags,
   imageDefinitionFor,
   type ImageDefinitionSpec,
-  type VersionInfo,
-} from '../src/lib/gallery';
+} from '../src/lib/cpi-image';
+import { GalleryPublisher, type VersionInfo } from '../src/lib/gallery';
 import { buildVhdFooter, pageBlobFacts, startFakeArm, type FakeArm } from './fakes/arm';
 import { useBlobContainer } from './support/blobs';
 

@@ -3,7 +3,8 @@
  * configured (no probing of other sources, so a misconfiguration fails loudly), otherwise the default
  * chain, which finds the system-assigned identity in Azure and a developer login locally.
  */
-import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import type * as Identity from '@azure/identity';
+import type { TokenCredential } from '@azure/identity';
 import type { Config } from './config';
 
 let cached: { key: string; credential: TokenCredential } | undefined;
@@ -19,6 +20,9 @@ function keyOf(config: Config): string {
 export function createAzureCredential(config: Config): TokenCredential {
   const key = keyOf(config);
   if (cached?.key === key) return cached.credential;
+  // Loaded on first use: a process on connection strings (local, tests) never needs it.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { DefaultAzureCredential, ManagedIdentityCredential } = require('@azure/identity') as typeof Identity;
   const authorityHost = config.authorityHost;
   const clientId = config.managedIdentityClientId;
   const credential =

@@ -7,7 +7,7 @@
  * ours anyway because a 401 has to re-read the secret before trying again.
  */
 import type { TokenCredential } from '@azure/identity';
-import { SecretClient } from '@azure/keyvault-secrets';
+import type * as KeyVaultSecrets from '@azure/keyvault-secrets';
 import type { Config, GithubNotifyConfig } from './config';
 import { isLoopbackHost } from './config';
 import { MirrorError } from './errors';
@@ -83,6 +83,9 @@ function settingToken(token: string): TokenProvider {
 
 function keyVaultToken(vaultUrl: string, credential: TokenCredential, log: Logger): TokenProvider {
   // Challenge verification demands *.vault.azure.net; only a loopback vault (a local fake) is exempt.
+  // Loaded here, not at start: only a process that notifies needs the Key Vault SDK.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { SecretClient } = require('@azure/keyvault-secrets') as typeof KeyVaultSecrets;
   const client = new SecretClient(vaultUrl, credential, {
     disableChallengeResourceVerification: isLoopbackHost(new URL(vaultUrl).hostname),
   });

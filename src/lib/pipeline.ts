@@ -10,7 +10,7 @@ import type { BoshIoClient, StemcellRelease } from './boshio';
 import type { Config } from './config';
 import { isMirrorError, MirrorError, toErrorInfo } from './errors';
 import type { GalleryPublisher } from './gallery';
-import { cpiVersionTags, imageDefinitionFor, type ImageDefinitionSpec } from './gallery';
+import { cpiVersionTags, imageDefinitionFor, type ImageDefinitionSpec } from './cpi-image';
 import { StaleJobError, TERMINAL, newJob, type Job, type JobStore } from './jobs';
 import type { Logger } from './log';
 import { compareVersions, toGalleryVersion } from './names';
