@@ -69,6 +69,12 @@ export class DownloadCache {
 
   /** The whole archive: committed bytes from storage, then the rest from bosh.io, kept as it passes. */
   open(signal: AbortSignal): Readable {
+    if (this.committedBytes === 0 && this.o.record === false) {
+      // Nothing to read from storage, nothing to keep: bosh.io's own stream, without a hop that
+      // would copy every chunk (an async iterator joins whatever is buffered) and feed the GC.
+      this.running = Promise.resolve();
+      return this.o.fetch(0, signal);
+    }
     return Readable.from(this.chunks(signal), { objectMode: false, highWaterMark: 1024 * 1024 });
   }
 
