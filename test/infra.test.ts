@@ -454,6 +454,7 @@ const HOST_RUNTIME_SETTINGS: Record<string, string> = {
   AzureWebJobsStorage__tableServiceUri: 'the Functions host (the code reads it too)',
   APPLICATIONINSIGHTS_CONNECTION_STRING: 'the Functions host telemetry',
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'the Functions host telemetry: Entra ingestion as the identity',
+  languageWorkers__node__arguments: "the Functions host: the Node worker's command line (V8 options)",
 };
 
 /** Flex Consumption takes these from functionAppConfig and rejects them as app settings. */

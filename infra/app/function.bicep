@@ -108,6 +108,8 @@ var hostSettings = {
   AzureWebJobsStorage__tableServiceUri: hostTableEndpoint
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+  // The Node worker's command line: V8 options a transfer needs (src/lib/v8-options.ts says why).
+  languageWorkers__node__arguments: '--initial-old-space-size=128'
 }
 
 // The app's own settings (DESIGN §4), read by src/lib/config.ts under exactly these names.
