@@ -23,7 +23,7 @@ import {
   uploadOnly,
   type VhdScan,
 } from './floors';
-import { runMirror, type MirrorRun } from './mirror';
+import { processCpuSeconds, runMirror, type MirrorRun } from './mirror';
 import { resumeAfterKill, type ResumeResult } from './resume';
 import {
   buildStemcell,
@@ -45,6 +45,7 @@ export interface BenchOptions {
   resume: 'auto' | 'off' | number;
   scratch: string;
   profile: boolean;
+  rounds: number;
   repoRoot: string;
 }
 
@@ -66,6 +67,15 @@ export interface SizeResult {
   diskWriteBytes: number | null;
   azurite: 'memory';
   parallelism: number;
+  /** Interleaved rounds of D, U and the mirror; the fields above are their medians. */
+  rounds: number;
+  samples: {
+    seconds: number[];
+    decompressOnlySeconds: number[];
+    uploadOnlySeconds: number[];
+    /** Each round's own ratio, for the spread. */
+    ratioToFloor: number[];
+  };
   met: { ratioToFloor: boolean; sentBytes: boolean; peakRssMiB: boolean; tempDiskBytes: boolean };
   resume?: ResumeResult | { error: string };
 }
@@ -90,6 +100,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       resume: { type: 'string', default: 'auto' },
       scratch: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      rounds: { type: 'string', default: '3' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -97,7 +108,8 @@ export function parseOptions(argv: string[]): BenchOptions {
   if (values.help) {
     process.stderr.write(
       `Usage: npm run bench -- [--sizes 1024,4096] [--generator auto|make-stemcell.sh|js] [--no-install]
-       [--keep] [--resume auto|off|SIZE] [--scratch DIR] [--profile]\n`,
+       [--keep] [--resume auto|off|SIZE] [--scratch DIR] [--profile]
+       [--rounds N]   (default 3: D, U and the mirror N times, interleaved; medians reported)\n`,
     );
     process.exit(0);
   }
@@ -106,6 +118,9 @@ export function parseOptions(argv: string[]): BenchOptions {
     throw new Error(`--sizes takes whole MiB of at least 8, got ${values.sizes}`);
   if (!['auto', 'make-stemcell.sh', 'js'].includes(values.generator))
     throw new Error(`--generator is auto, make-stemcell.sh or js, got ${values.generator}`);
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds takes a whole number ≥ 1, got ${values.rounds}`);
   const resumeOpt =
     values.resume === 'auto' || values.resume === 'off' ? values.resume : Number(values.resume);
   if (typeof resumeOpt === 'number' && !sizes.includes(resumeOpt))
@@ -119,6 +134,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     resume: resumeOpt,
     scratch: resolve(values.scratch ?? join(repoRoot, '.bench')),
     profile: values.profile,
+    rounds,
     repoRoot,
   };
 }
@@ -163,29 +179,21 @@ function failed(run: MirrorRun, what: string): Error {
   return new Error(`${what}: exit ${run.exitCode ?? run.signal}\n${run.stderrTail}`);
 }
 
-async function measureSize(
-  o: BenchOptions,
-  s: BenchStemcell,
-  boshio: FakeBoshIo,
-  withResume: boolean,
-): Promise<SizeResult> {
-  say(`— ${s.sizeMiB} MiB: reading the VHD for its non-zero runs`);
-  const scan: VhdScan = await scanVhd(s.vhdPath, { keepData: true });
-  say(
-    `  vhd ${scan.vhdBytes} B, non-zero in 64 KiB runs ${scan.nonZeroBytes64k} B, ${scan.ops.length} Put Pages`,
-  );
+/** The middle sample (the mean of the two middle ones for an even count). */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) throw new Error('no samples');
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
 
-  say('  D: decompress only (zlib + tar, nothing uploaded)');
-  const d = await decompressOnly(s.tgzPath);
-  if (d.vhdBytes !== scan.vhdBytes)
-    throw new Error(`D saw ${d.vhdBytes} VHD bytes, the file has ${scan.vhdBytes}`);
-  say(`  D = ${d.seconds.toFixed(2)} s`);
-
+/** U on a fresh Azurite: the floor's blob checked to hold exactly the non-zero runs. */
+async function measureUpload(scan: VhdScan): Promise<number> {
   const azurite = await startAzurite();
   try {
-    say('  U: upload only (plain node:http keep-alive PUTs from memory to a SAS URL)');
     const floorContainer = containerOf(azurite, 'floor');
     await floorContainer.createIfNotExists();
+    const cpu0 = processCpuSeconds(azurite.pid);
     const u = await uploadOnly({
       container: floorContainer,
       credential: sharedKey(azurite.connectionString),
@@ -193,26 +201,50 @@ async function measureSize(
       vhdBytes: scan.vhdBytes,
       ops: scan.ops,
     });
+    const azuriteCpu = processCpuSeconds(azurite.pid) - cpu0;
     const floorRanges = await listPageRanges(floorContainer.getPageBlobClient('floor.vhd'));
     if (rangeBytes(floorRanges) !== scan.nonZeroBytes64k)
       throw new Error(`U left ${rangeBytes(floorRanges)} B of pages, expected ${scan.nonZeroBytes64k}`);
     say(
-      `  U = ${u.seconds.toFixed(2)} s (${u.puts} puts, ${(u.sentBytes / MIB / u.seconds).toFixed(0)} MiB/s)`,
+      `  U = ${u.seconds.toFixed(2)} s (${u.puts} puts, ${(u.sentBytes / MIB / u.seconds).toFixed(0)} MiB/s, ` +
+        `Azurite CPU ${azuriteCpu.toFixed(2)} s)`,
     );
-    // The floor's pages and buffers go before the mirror runs: neither process should carry them.
-    await floorContainer.delete();
-    for (const op of scan.ops) delete op.data;
+    return u.seconds;
+  } finally {
+    await azurite.stop();
+  }
+}
 
-    await boshio.addRelease({ series: s.series, version: s.version, body: { path: s.tgzPath } });
-    say('  mirror: CLI in a child process, loopback bosh.io → in-memory Azurite');
+interface MirrorSample {
+  run: MirrorRun;
+  sentBytes: number;
+  blobRangeBytes: number;
+}
+
+/** The mirror on a fresh Azurite, its blob checked against the VHD's non-zero runs. */
+async function measureMirror(
+  o: BenchOptions,
+  s: BenchStemcell,
+  boshio: FakeBoshIo,
+  scan: VhdScan,
+  roundNo: number,
+): Promise<MirrorSample> {
+  const azurite = await startAzurite();
+  try {
+    const cpu0 = processCpuSeconds(azurite.pid);
+    const own0 = process.cpuUsage();
     const run = await runMirror({
       childScript: join(__dirname, 'mirror-child.js'),
       series: s.series,
       version: s.version,
       settings: settingsFor(azurite, boshio, s.series),
-      workDir: join(o.scratch, 'run', `mirror-${s.sizeMiB}`),
-      nodeArgs: o.profile ? ['--cpu-prof', '--cpu-prof-dir', join(o.scratch, 'prof', String(s.sizeMiB))] : [],
+      workDir: join(o.scratch, 'run', `mirror-${s.sizeMiB}-${roundNo}`),
+      nodeArgs: o.profile
+        ? ['--cpu-prof', '--cpu-prof-dir', join(o.scratch, 'prof', `${s.sizeMiB}-${roundNo}`)]
+        : [],
     });
+    const azuriteCpu = processCpuSeconds(azurite.pid) - cpu0;
+    const own = process.cpuUsage(own0);
     if (run.exitCode !== 0) throw failed(run, 'the mirror failed');
     const job = await jobStore(azurite).get(s.series, s.version);
     if (job?.status !== 'staged') throw new Error(`the job ended ${job?.status ?? 'missing'}, not staged`);
@@ -226,56 +258,104 @@ async function measureSize(
       throw new Error(`the blob's pages cover ${covered} of ${scan.nonZeroBytes64k} non-zero bytes`);
     say(
       `  mirror = ${run.seconds.toFixed(2)} s (transfer ${run.transferSeconds?.toFixed(2) ?? '?'} s), ` +
-        `peak RSS ${run.peakRssMiB.toFixed(0)} MiB, sent ${job.sentBytes} B`,
+        `peak RSS ${run.peakRssMiB.toFixed(0)} MiB, sent ${job.sentBytes} B; CPU s: mirror ` +
+        `${run.report?.cpuSeconds.toFixed(2) ?? '?'}, Azurite ${azuriteCpu.toFixed(2)}, ` +
+        `bosh.io + harness ${((own.user + own.system) / 1e6).toFixed(2)}`,
     );
-
-    const floor = Math.max(d.seconds, u.seconds);
-    const tempDiskBytes = run.folderBytes;
-    const result: SizeResult = {
-      sizeMiB: s.sizeMiB,
-      generator: s.generator,
-      archiveBytes: s.archiveBytes,
-      vhdBytes: scan.vhdBytes,
-      seconds: round(run.seconds),
-      transferSeconds: run.transferSeconds === undefined ? null : round(run.transferSeconds),
-      decompressOnlySeconds: round(d.seconds),
-      uploadOnlySeconds: round(u.seconds),
-      ratioToFloor: round(run.seconds / floor),
-      nonZeroBytes64k: scan.nonZeroBytes64k,
-      sentBytes: job.sentBytes,
-      blobRangeBytes: rangeBytes(blobRanges),
-      peakRssMiB: round(run.peakRssMiB, 1),
-      tempDiskBytes,
-      diskWriteBytes: run.diskWriteBytes ?? null,
-      azurite: 'memory',
-      parallelism: PARALLELISM,
-      met: {
-        ratioToFloor: run.seconds / floor <= TARGETS.ratioToFloor,
-        sentBytes: job.sentBytes <= scan.nonZeroBytes64k,
-        peakRssMiB: run.peakRssMiB <= TARGETS.peakRssMiB,
-        tempDiskBytes: tempDiskBytes === TARGETS.tempDiskBytes,
-      },
-    };
-    if (withResume) {
-      await azurite.stop();
-      // A failed resume is a finding to report, not a reason to lose the other numbers.
-      result.resume = await resumeAfterKill({
-        stemcell: s,
-        scan,
-        childScript: join(__dirname, 'mirror-child.js'),
-        scratch: o.scratch,
-        boshio,
-        say,
-      }).catch((e: unknown) => {
-        const error = e instanceof Error ? e.message : String(e);
-        say(`  resume FAILED: ${error.slice(-1500)}`);
-        return { error: error.slice(-1500) };
-      });
-    }
-    return result;
+    return { run, sentBytes: job.sentBytes, blobRangeBytes: rangeBytes(blobRanges) };
   } finally {
     await azurite.stop();
   }
+}
+
+async function measureSize(
+  o: BenchOptions,
+  s: BenchStemcell,
+  boshio: FakeBoshIo,
+  withResume: boolean,
+): Promise<SizeResult> {
+  say(`— ${s.sizeMiB} MiB: reading the VHD for its non-zero runs`);
+  const scan: VhdScan = await scanVhd(s.vhdPath, { keepData: true });
+  say(
+    `  vhd ${scan.vhdBytes} B, non-zero in 64 KiB runs ${scan.nonZeroBytes64k} B, ${scan.ops.length} Put Pages`,
+  );
+  await boshio.addRelease({ series: s.series, version: s.version, body: { path: s.tgzPath } });
+
+  // Rounds interleave D, U and the mirror, each on a fresh Azurite, so a slow spell of this shared
+  // machine lands on all three alike; the medians are compared.
+  const d: number[] = [];
+  const u: number[] = [];
+  const mirrors: MirrorSample[] = [];
+  for (let r = 1; r <= o.rounds; r++) {
+    say(`  round ${r}/${o.rounds}`);
+    const dr = await decompressOnly(s.tgzPath);
+    if (dr.vhdBytes !== scan.vhdBytes)
+      throw new Error(`D saw ${dr.vhdBytes} VHD bytes, the file has ${scan.vhdBytes}`);
+    say(`  D = ${dr.seconds.toFixed(2)} s`);
+    d.push(dr.seconds);
+    u.push(await measureUpload(scan));
+    mirrors.push(await measureMirror(o, s, boshio, scan, r));
+  }
+  // The floor's buffers go before the resume run.
+  for (const op of scan.ops) delete op.data;
+
+  const runs = mirrors.map((m) => m.run);
+  const seconds = median(runs.map((m) => m.seconds));
+  const transfers = runs.flatMap((m) => (m.transferSeconds === undefined ? [] : [m.transferSeconds]));
+  const floor = Math.max(median(d), median(u));
+  // Worst case over the rounds for what must hold every time.
+  const peakRssMiB = Math.max(...runs.map((m) => m.peakRssMiB));
+  const tempDiskBytes = Math.max(...runs.map((m) => m.folderBytes));
+  const sentBytes = Math.max(...mirrors.map((m) => m.sentBytes));
+  const writes = runs.map((m) => m.diskWriteBytes);
+  const result: SizeResult = {
+    sizeMiB: s.sizeMiB,
+    generator: s.generator,
+    archiveBytes: s.archiveBytes,
+    vhdBytes: scan.vhdBytes,
+    seconds: round(seconds),
+    transferSeconds: transfers.length === 0 ? null : round(median(transfers)),
+    decompressOnlySeconds: round(median(d)),
+    uploadOnlySeconds: round(median(u)),
+    ratioToFloor: round(seconds / floor),
+    nonZeroBytes64k: scan.nonZeroBytes64k,
+    sentBytes,
+    blobRangeBytes: Math.max(...mirrors.map((m) => m.blobRangeBytes)),
+    peakRssMiB: round(peakRssMiB, 1),
+    tempDiskBytes,
+    diskWriteBytes: writes.every((w) => w !== undefined) ? Math.max(...writes) : null,
+    azurite: 'memory',
+    parallelism: PARALLELISM,
+    rounds: o.rounds,
+    samples: {
+      seconds: runs.map((m) => round(m.seconds)),
+      decompressOnlySeconds: d.map((x) => round(x)),
+      uploadOnlySeconds: u.map((x) => round(x)),
+      ratioToFloor: runs.map((m, i) => round(m.seconds / Math.max(d[i]!, u[i]!))),
+    },
+    met: {
+      ratioToFloor: seconds / floor <= TARGETS.ratioToFloor,
+      sentBytes: sentBytes <= scan.nonZeroBytes64k,
+      peakRssMiB: peakRssMiB <= TARGETS.peakRssMiB,
+      tempDiskBytes: tempDiskBytes === TARGETS.tempDiskBytes,
+    },
+  };
+  if (withResume) {
+    // A failed resume is a finding to report, not a reason to lose the other numbers.
+    result.resume = await resumeAfterKill({
+      stemcell: s,
+      scan,
+      childScript: join(__dirname, 'mirror-child.js'),
+      scratch: o.scratch,
+      boshio,
+      say,
+    }).catch((e: unknown) => {
+      const error = e instanceof Error ? e.message : String(e);
+      say(`  resume FAILED: ${error.slice(-1500)}`);
+      return { error: error.slice(-1500) };
+    });
+  }
+  return result;
 }
 
 function round(n: number, digits = 3): number {
@@ -367,12 +447,15 @@ function table(out: BenchOutput): string {
         .padStart(
           5,
         )} s  U ${r.uploadOnlySeconds.toFixed(1).padStart(5)} s  ratio ${r.ratioToFloor.toFixed(2)}` +
-      `  sent/nonzero ${(r.sentBytes / r.nonZeroBytes64k).toFixed(3)}  RSS ${r.peakRssMiB.toFixed(0)} MiB  temp ${r.tempDiskBytes} B`,
+      `  sent/nonzero ${(r.sentBytes / r.nonZeroBytes64k).toFixed(3)}  RSS ${r.peakRssMiB.toFixed(0)} MiB  temp ${r.tempDiskBytes} B` +
+      `\n${' '.repeat(10)}rounds ${r.rounds}: ratios ${r.samples.ratioToFloor.map((x) => x.toFixed(2)).join(' ')}`,
   );
   return rows.join('\n');
 }
 
 async function cli(): Promise<void> {
+  // Interrupted: exit through process.exit, whose 'exit' handlers stop the Azurites it started.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   const o = parseOptions(process.argv.slice(2));
   say(`sizes ${o.sizes.join(', ')} MiB; scratch ${o.scratch}`);
   const out = await runBench(o);

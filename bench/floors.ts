@@ -16,14 +16,14 @@ import {
   type ContainerClient,
 } from '@azure/storage-blob';
 import { Parser, type ReadEntry } from 'tar';
+// The product's zlib chunk size, so the floor decompresses as the mirror does.
+import { CHUNK as GUNZIP_CHUNK } from '../src/lib/archive';
 import { MAX_PUT_BYTES, type PageRange } from '../src/lib/pageblob';
 import { DEFAULT_PARALLELISM } from '../src/lib/pageblob';
 
 /** The sparse writer's defaults (src/lib/pageblob.ts): zero detection granularity and Put Pages in flight. */
 export const ZERO_RUN = 64 * 1024;
 export const PARALLELISM = DEFAULT_PARALLELISM;
-/** The product's gunzip chunk size (src/lib/archive.ts), so both sides decompress alike. */
-const GUNZIP_CHUNK = 64 * 1024;
 
 export interface DecompressResult {
   seconds: number;

@@ -12,6 +12,8 @@ export interface ChildReport {
   /** write_bytes of /proc/self/io; undefined where the kernel does not account it. */
   diskWriteBytes: number | undefined;
   exitCode: number;
+  /** User + system CPU of the whole process (every thread, zlib's pool included). */
+  cpuSeconds: number;
 }
 
 const REPORT_FD = 3;
@@ -40,10 +42,12 @@ function peakRssKiB(): number {
 }
 
 process.on('exit', (code) => {
+  const cpu = process.cpuUsage();
   const report: ChildReport = {
     maxRssKiB: peakRssKiB(),
     diskWriteBytes: diskWriteBytes(),
     exitCode: code,
+    cpuSeconds: (cpu.user + cpu.system) / 1e6,
   };
   try {
     writeSync(REPORT_FD, JSON.stringify(report) + '\n');

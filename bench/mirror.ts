@@ -5,10 +5,11 @@
  * folder. The child may be killed from a stderr line, to test a resume.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { TRANSFER_NODE_ARGS } from '../src/lib/v8-options';
 import type { ChildReport } from './mirror-child';
 
 export interface MirrorRunOptions {
@@ -82,6 +83,20 @@ function hwmKiB(pid: number): number {
   }
 }
 
+/** CPU seconds (user + system, all threads) a live process has used; 0 when it cannot be read. */
+export function processCpuSeconds(pid: number): number {
+  try {
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th of them.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+// USER_HZ: 100 on every Linux this runs on.
+const CLOCK_TICKS = 100;
+
 function lines(stream: Readable, each: (line: string) => void): void {
   let rest = '';
   stream.setEncoding('utf8');
@@ -120,7 +135,8 @@ export async function runMirror(o: MirrorRunOptions): Promise<MirrorRun> {
   const t0 = performance.now();
   const child: ChildProcess = spawn(
     process.execPath,
-    [...(o.nodeArgs ?? []), o.childScript, 'mirror', o.series, o.version, '--verbose'],
+    // Started as bin/stemcell-mirror.js starts the CLI: with the transfer's V8 options.
+    [...TRANSFER_NODE_ARGS, ...(o.nodeArgs ?? []), o.childScript, 'mirror', o.series, o.version, '--verbose'],
     { cwd, env: childEnv(o.settings, tmp), stdio: ['ignore', 'pipe', 'pipe', 'pipe'] },
   );
   const pid = child.pid ?? 0;
@@ -139,7 +155,10 @@ export async function runMirror(o: MirrorRunOptions): Promise<MirrorRun> {
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (d: string) => (stdout += d));
   (child.stdio[3] as Readable | null)?.on('data', (d: Buffer) => (reportText += d.toString()));
+  // The whole log beside (not inside) the watched folders, for reading after the run.
+  const log = createWriteStream(join(o.workDir, 'stderr.log'));
   lines(child.stderr!, (line) => {
+    log.write(`${((performance.now() - t0) / 1000).toFixed(3)} ${line}\n`);
     stderrTail = (stderrTail + line + '\n').slice(-4000);
     const ev = parseEvent(line);
     if (ev?.event === 'transfer.start' && ev.time) start = Date.parse(ev.time);
@@ -161,6 +180,7 @@ export async function runMirror(o: MirrorRunOptions): Promise<MirrorRun> {
   polling = false;
   await poll;
   await closed;
+  await new Promise<void>((resolve) => log.end(resolve));
   peakFolder = Math.max(peakFolder, (await folderBytes(tmp)) + (await folderBytes(cwd)));
 
   let report: ChildReport | undefined;

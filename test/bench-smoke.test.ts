@@ -83,6 +83,8 @@ describe('npm run bench, small', () => {
       '--no-install',
       '--resume',
       'off',
+      '--rounds',
+      '2',
       '--scratch',
       scratch,
     ]);
@@ -116,6 +118,14 @@ describe('npm run bench, small', () => {
     for (const k of ['seconds', 'decompressOnlySeconds', 'uploadOnlySeconds', 'peakRssMiB'] as const)
       expect(r[k], k).toBeGreaterThan(0);
     expect(r.ratioToFloor).toBeCloseTo(r.seconds / Math.max(r.decompressOnlySeconds, r.uploadOnlySeconds), 2);
+    // Two interleaved rounds: each figure is the median (here the mean) of its two samples.
+    expect(r.rounds).toBe(2);
+    for (const k of ['seconds', 'decompressOnlySeconds', 'uploadOnlySeconds'] as const) {
+      const xs = r.samples[k];
+      expect(xs, k).toHaveLength(2);
+      expect(r[k], k).toBeCloseTo((xs[0]! + xs[1]!) / 2, 2);
+    }
+    expect(r.samples.ratioToFloor).toHaveLength(2);
     // A mostly empty disk: the sparse count is well below the size, and some data is there.
     expect(r.nonZeroBytes64k).toBeGreaterThan(0);
     expect(r.nonZeroBytes64k).toBeLessThan(r.vhdBytes);

@@ -37,7 +37,7 @@ export interface ExtractOptions {
 
 export const MAX_MANIFEST_BYTES = 1024 * 1024;
 // Large zlib chunks: per-chunk callbacks cost more main-thread time than the inflate itself (bench).
-const CHUNK = 512 * 1024;
+export const CHUNK = 512 * 1024;
 const FILE_TYPES: ReadonlySet<string> = new Set(['File', 'OldFile', 'ContiguousFile']);
 
 function invalid(message: string, cause?: unknown): MirrorError {

@@ -17,6 +17,8 @@ export interface AzuriteOptions {
 export interface Azurite {
   readonly connectionString: string;
   readonly ports: { blob: number; queue: number; table: number };
+  /** Of the Azurite process, to watch its resource use. */
+  readonly pid: number;
   /** Ends the process (SIGTERM, then SIGKILL) and waits for it. */
   stop(): Promise<void>;
   /** Ends the process at once, as a crash would. */
@@ -115,6 +117,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   return {
     connectionString: azuriteConnectionString(ports),
     ports,
+    pid: child.pid ?? 0,
     stop: () => end('SIGTERM'),
     kill: () => end('SIGKILL'),
   };
