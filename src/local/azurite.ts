@@ -90,7 +90,9 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     ...(options.location ? ['--location', options.location] : ['--inMemoryPersistence']),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  // Never outlive the process that started it, whatever way that process ends.
+  // Never outlive the process that started it: its 'exit' handlers run on a normal end, on
+  // process.exit and on an uncaught error. A signal it has no handler for skips them, so every
+  // launcher that embeds Azurite (local host, benchmark) turns SIGINT and SIGTERM into an exit.
   const orphanGuard = (): void => void child.kill('SIGKILL');
   process.once('exit', orphanGuard);
   child.once('exit', () => process.off('exit', orphanGuard));
