@@ -329,9 +329,12 @@ describe('npm start (compiled local host as a child process)', () => {
     child.stdout!.on('data', take);
     child.stderr!.on('data', take);
     child.on('exit', (code, signal) => Object.assign(exited, { code, signal, done: true }));
+    // Started: the log event (stderr) and the listing that ends with this line (stdout), which
+    // arrive on two pipes in either order.
     await waitFor('the host to start', () => {
       if (exited.done) throw new Error(`the host exited (${exited.code}):\n${output}`);
-      return events.find((e) => e.event === 'host.started');
+      const listed = output.includes(`Host listening on ${base}`);
+      return listed ? events.find((e) => e.event === 'host.started') : undefined;
     });
   });
 
