@@ -220,6 +220,53 @@ describe('transferStemcell', () => {
     expect((await blob.downloadToBuffer()).equals(f.vhd)).toBe(true);
   });
 
+  it('checkpoints with the VHD’s first bytes, so a pass stopped while an early Put Page lags resumes from the blob', async () => {
+    const f = makeStemcell({ vhdMiB: 32, seed: 'lagging' });
+    const blob = newBlob();
+    const budget = new AbortController();
+    const checkpoints: TransferCheckpoint[] = [];
+    // The first Put Page hangs (a slow request) until the pass is stopped; the ones after it go on.
+    let calls = 0;
+    let done = 0;
+    let putBytes = 0;
+    const real = blob.uploadPages.bind(blob);
+    const stopped = new Promise<void>((r) => budget.signal.addEventListener('abort', () => r()));
+    blob.uploadPages = async (body, offset, count, options) => {
+      const first = calls++ === 0;
+      if (first) await stopped;
+      const res = await real(body, offset, count, options);
+      putBytes += count;
+      if (!first && ++done === 6) budget.abort();
+      return res;
+    };
+    const first = await transferStemcell({
+      source: sourceOf(f),
+      blob,
+      signal: budget.signal,
+      checkpointBytes: MIB,
+      onCheckpoint: async (cp) => {
+        checkpoints.push(cp);
+      },
+    });
+    expect(first.done).toBe(false);
+    // The lagging request held the watermark at its start, so no later checkpoint could be taken;
+    // the first one, taken as the VHD began, already names the VHD.
+    expect(checkpoints).toHaveLength(1);
+    expect(checkpoints[0]).toMatchObject({ watermark: 0, vhdBytes: f.vhd.length });
+    const present = await listPageRanges(blob);
+    const presentBytes = present.reduce((n, r) => n + r.end - r.start, 0);
+    // Seven Put Pages landed (the lagging one finished once the pass stopped): all in the blob.
+    expect(calls).toBeGreaterThanOrEqual(7);
+    expect(presentBytes).toBe(putBytes);
+
+    const puts = observePuts(blob);
+    const second = await transferStemcell({ source: sourceOf(f), blob, resume: checkpoints[0] });
+    if (!second.done) throw new Error('expected done');
+    for (const put of puts) expect(overlaps(present, put.offset, put.offset + put.count)).toBe(false);
+    expect(second.sentBytes).toBe(f.nonZeroRunBytes - presentBytes);
+    expect((await blob.downloadToBuffer()).equals(f.vhd)).toBe(true);
+  });
+
   it('returns done:false at once when the budget is already spent', async () => {
     const f = makeStemcell({ vhdMiB: 8 });
     const budget = new AbortController();

@@ -268,8 +268,9 @@ class Steps {
     const blobName = this.job.blobName ?? this.blobName();
     const blob = deps.container.getPageBlobClient(blobName);
     const release = this.release();
+    // A pass that got as far as the VHD left its size: its blob's pages count, whatever the watermark.
     const resume =
-      this.job.watermark > 0 && this.job.vhdBytes !== undefined
+      this.job.vhdBytes !== undefined
         ? {
             watermark: this.job.watermark,
             downloadedBytes: 0,

@@ -149,11 +149,15 @@ export async function transferStemcell(o: TransferOptions): Promise<TransferResu
     return cp;
   };
 
-  let last = { watermark: resume?.watermark ?? 0, at: Date.now() };
+  let last: { watermark: number; at: number } | undefined;
   const maybeCheckpoint = async (): Promise<void> => {
     if (!o.onCheckpoint) return;
     const cp = checkpoint();
-    if (cp.watermark - last.watermark < checkpointBytes && Date.now() - last.at < checkpointMs) return;
+    // The first one comes with the VHD's first bytes: from then on a pass after a crash lists the
+    // blob's pages and sends only what is missing, however far the watermark lags (Put Pages end
+    // out of order, and one can take seconds while dozens after it finish).
+    if (last && cp.watermark - last.watermark < checkpointBytes && Date.now() - last.at < checkpointMs)
+      return;
     last = { watermark: cp.watermark, at: Date.now() };
     log.info('transfer.checkpoint', { ...cp });
     await o.onCheckpoint(cp);
