@@ -108,7 +108,9 @@ export async function resumeAfterKill(c: Ctx): Promise<ResumeResult> {
     const killedJob = await jobs.get(s.series, s.version);
     if (killedJob?.blobName !== undefined && killedJob.blobName !== blob.name)
       throw new Error(`the job stages ${killedJob.blobName}, not ${blob.name}`);
-    const present = overlapBytes(await listPageRanges(blob), scan.nonZeroRanges);
+    // Azurite finishes the Put Pages whose bodies reached it before the kill: count the pages once
+    // they stop changing, or a late one would read as sent twice.
+    const present = await settledPresentBytes(blob, scan.nonZeroRanges);
     c.say(
       `  killed with ${(killedAt / 2 ** 20).toFixed(0)} MiB past the first checkpoint; job watermark ${((killedJob?.watermark ?? 0) / 2 ** 20).toFixed(0)} MiB; ` +
         `${(present / 2 ** 20).toFixed(0)} MiB of pages already in the blob`,
@@ -148,6 +150,20 @@ export async function resumeAfterKill(c: Ctx): Promise<ResumeResult> {
   } finally {
     await azurite.stop();
   }
+}
+
+async function settledPresentBytes(
+  blob: Parameters<typeof listPageRanges>[0],
+  nonZero: readonly PageRange[],
+): Promise<number> {
+  let last = -1;
+  for (let i = 0; i < 20; i++) {
+    const now = overlapBytes(await listPageRanges(blob), nonZero);
+    if (now === last) return now;
+    last = now;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return last;
 }
 
 /** `ranges` clipped to `within` (both sorted and merged). */
