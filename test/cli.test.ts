@@ -8,9 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main, type Io } from '../src/cli';
 import { NO_GALLERY, SERIES, startWorld, type World } from './support/world';
-import { ensureBuilt } from './support/build';
-
-const ROOT = join(__dirname, '..');
+import { ensureBuilt, ROOT, runBin } from './support/build';
 
 let world: World;
 
@@ -87,11 +85,7 @@ describe('stemcell-mirror help and usage', () => {
   });
 
   it('runs as the package bin in a child process', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'stemcell-mirror.js'), '--help'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = runBin(['--help']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Usage: stemcell-mirror <command>');

@@ -8,9 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startedWithTransferArgs, TRANSFER_NODE_ARGS } from '../src/lib/v8-options';
-import { ensureBuilt } from './support/build';
+import { ensureBuilt, ROOT, runBin } from './support/build';
 
-const ROOT = join(__dirname, '..');
 const read = (p: string): string => readFileSync(join(ROOT, p), 'utf8');
 
 describe('V8 options for transfers', () => {
@@ -46,15 +45,7 @@ describe('V8 options for transfers', () => {
       preload,
       `require('node:fs').appendFileSync(${JSON.stringify(record)}, JSON.stringify(process.execArgv) + '\\n');\n`,
     );
-    const r = spawnSync(
-      process.execPath,
-      ['-r', preload, join(ROOT, 'bin', 'stemcell-mirror.js'), '--help'],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-        timeout: 60_000,
-      },
-    );
+    const r = runBin(['--help'], ['-r', preload]);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('Usage: stemcell-mirror <command>');
@@ -68,11 +59,7 @@ describe('V8 options for transfers', () => {
   });
 
   it('passes the exit code of the CLI through the restart', () => {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'stemcell-mirror.js'), 'no-such-command'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = runBin(['no-such-command']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('no-such-command');
   });

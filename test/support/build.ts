@@ -1,10 +1,20 @@
 /** Child-process tests run the compiled app: `npm test` builds first; a lone run builds when stale. */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const LOCAL_MAIN = join(ROOT, 'dist', 'src', 'local', 'main.js');
+export const BIN = join(ROOT, 'bin', 'stemcell-mirror.js');
+
+/** The package's bin script in a child process, as `npx stemcell-mirror …` starts it. */
+export function runBin(args: string[], nodeArgs: string[] = []): SpawnSyncReturns<string> {
+  return spawnSync(process.execPath, [...nodeArgs, BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+}
 
 function newestMtime(dir: string): number {
   let newest = 0;
