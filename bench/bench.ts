@@ -180,7 +180,7 @@ function failed(run: MirrorRun, what: string): Error {
 }
 
 /** The middle sample (the mean of the two middle ones for an even count). */
-export function median(xs: readonly number[]): number {
+function median(xs: readonly number[]): number {
   if (xs.length === 0) throw new Error('no samples');
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
