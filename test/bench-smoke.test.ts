@@ -4,46 +4,22 @@
  * mirror into Azurite. Checks the JSON contract of DESIGN §5 and the byte targets, which do not
  * depend on the machine's speed; the timing targets are the benchmark's business.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchOutput } from '../bench/bench';
 import { missingTools } from '../bench/stemcells';
+import { ensureBuilt, ROOT } from './support/build';
 
-const root = resolve(__dirname, '..');
-const entry = join(root, 'dist', 'bench', 'bench.js');
-const script = resolve(root, '..', 'shared', 'fixtures', 'make-stemcell.sh');
+const entry = join(ROOT, 'dist', 'bench', 'bench.js');
+const script = resolve(ROOT, '..', 'shared', 'fixtures', 'make-stemcell.sh');
 const MIB = 1024 * 1024;
-
-function newest(dir: string): number {
-  let t = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) t = Math.max(t, newest(p));
-    else if (e.name.endsWith('.ts')) t = Math.max(t, statSync(p).mtimeMs);
-  }
-  return t;
-}
-
-/** `npm test` builds first; a run of this file alone may find the build older than the sources. */
-function ensureBuilt(): void {
-  const sources = ['src', 'bench', 'test/fakes', 'test/support'].map((d) => newest(join(root, d)));
-  if (existsSync(entry) && statSync(entry).mtimeMs >= Math.max(...sources)) return;
-  spawnSync(
-    process.execPath,
-    [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')],
-    {
-      cwd: root,
-      stdio: 'ignore',
-    },
-  );
-}
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [entry, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -72,7 +48,8 @@ describe('npm run bench, small', () => {
   let out: { code: number | null; stdout: string; stderr: string };
 
   beforeAll(async () => {
-    ensureBuilt();
+    // The bench imports the fakes and support code too: any of them newer than the build rebuilds it.
+    ensureBuilt(entry, ['src', 'bench', 'test/fakes', 'test/support']);
     expect(existsSync(entry)).toBe(true);
     scratch = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
     out = await run([

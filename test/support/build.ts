@@ -36,10 +36,13 @@ function mtime(file: string): number {
   }
 }
 
-/** Compiles src/ to dist/ when dist is missing or older than src; throws if that did not help. */
-export function ensureBuilt(): void {
-  const built = mtime(LOCAL_MAIN);
-  if (built >= newestMtime(join(ROOT, 'src'))) return;
+/**
+ * Compiles to dist/ when `target` is missing or older than any .ts file under `sourceDirs`;
+ * throws if that did not help.
+ */
+export function ensureBuilt(target = LOCAL_MAIN, sourceDirs: readonly string[] = ['src']): void {
+  const built = mtime(target);
+  if (built >= Math.max(...sourceDirs.map((d) => newestMtime(join(ROOT, d))))) return;
   // Type errors elsewhere in the tree still emit; what matters is a fresh main.js.
   spawnSync(
     process.execPath,
@@ -50,5 +53,5 @@ export function ensureBuilt(): void {
       stdio: 'ignore',
     },
   );
-  if (mtime(LOCAL_MAIN) <= built) throw new Error('building dist/ failed: run npm run build');
+  if (mtime(target) <= built) throw new Error('building dist/ failed: run npm run build');
 }
