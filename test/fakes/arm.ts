@@ -18,6 +18,7 @@ import {
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import { text as readText } from 'node:stream/consumers';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { ContainerClient } from '@azure/storage-blob';
 import { testTls } from '../support/tls';
@@ -207,15 +208,6 @@ const normRegion = (r: string) => r.replace(/\s+/g, '').toLowerCase();
 
 function obj(v: unknown): Json | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : undefined;
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolveBody, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolveBody(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 /** ARM answers carry a request id. */
@@ -651,7 +643,7 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
 
   async function handleArm(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', endpoint);
-    const text = await readBody(req);
+    const text = await readText(req);
     const entry: LoggedRequest = {
       method: req.method ?? '',
       path: url.pathname,
