@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { buffer } from 'node:stream/consumers';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { isScalar, parseDocument } from 'yaml';
@@ -131,16 +132,9 @@ function abortError(signal: AbortSignal): Error {
   });
 }
 
-function collect(entry: ReadEntry, limit: number, what: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    if (entry.size > limit) {
-      reject(invalid(`${what} is ${entry.size} bytes, more than the ${limit} allowed`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    entry.on('data', (c: Buffer) => chunks.push(c));
-    entry.on('end', () => resolve(Buffer.concat(chunks)));
-  });
+async function collect(entry: ReadEntry, limit: number, what: string): Promise<Buffer> {
+  if (entry.size > limit) throw invalid(`${what} is ${entry.size} bytes, more than the ${limit} allowed`);
+  return buffer(entry);
 }
 
 /** A top-level scalar as written: YAML would read `1.680` as the number 1.68. */
