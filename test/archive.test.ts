@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
+import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import { extractStemcell, parseManifest, type ExtractResult } from '../src/lib/archive';
 import { isMirrorError } from '../src/lib/errors';
@@ -12,19 +13,13 @@ function chunked(buf: Buffer, size = 64 * 1024): Readable {
   return Readable.from(parts, { objectMode: false });
 }
 
-async function readAll(r: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of r) parts.push(c as Buffer);
-  return Buffer.concat(parts);
-}
-
 async function extract(tgz: Buffer): Promise<{ result: ExtractResult; vhd: Buffer; names: string[] }> {
   let vhd: Buffer = Buffer.alloc(0);
   const names: string[] = [];
   const result = await extractStemcell(chunked(tgz), {
     onVhd: async (entry, info) => {
       names.push(info.name);
-      vhd = await readAll(entry);
+      vhd = await buffer(entry);
     },
   });
   return { result, vhd, names };
@@ -131,7 +126,7 @@ describe('extractStemcell', () => {
     const input = new Readable({ read() {} });
     input.push(f.tgz.subarray(0, 100_000));
     setImmediate(() => input.destroy(new Error('connection reset')));
-    await expect(extractStemcell(input, { onVhd: async (e) => void (await readAll(e)) })).rejects.toThrow(
+    await expect(extractStemcell(input, { onVhd: async (e) => void (await buffer(e)) })).rejects.toThrow(
       'connection reset',
     );
   });
@@ -143,7 +138,7 @@ describe('extractStemcell', () => {
       signal: ac.signal,
       onVhd: async (entry) => {
         ac.abort();
-        await readAll(entry);
+        await buffer(entry);
       },
     });
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
@@ -160,7 +155,7 @@ describe('extractStemcell', () => {
     const p = extractStemcell(input, {
       onVhd: async (entry) => {
         await released;
-        return void (await readAll(entry));
+        return void (await buffer(entry));
       },
     });
     // Let the pipeline fill every buffer it has; it must then stop pulling.

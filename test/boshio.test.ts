@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoshIoClient, closestNames, type StemcellRelease } from '../src/lib/boshio';
 import { MirrorError } from '../src/lib/errors';
@@ -27,13 +27,6 @@ function entry(version: string, over: Partial<BoshIoApiEntry> = {}): BoshIoApiEn
 
 function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-/** Reads a stream to the end; resolves with the bytes or rejects with its error. */
-async function drain(s: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }
 
 async function failure(p: Promise<unknown> | (() => unknown)): Promise<MirrorError> {
@@ -221,7 +214,7 @@ describe('openDownload', () => {
 
   it('downloads the published bytes', async () => {
     let seen = 0;
-    const got = await drain(client().openDownload(release, { onBytes: (n) => (seen = n) }));
+    const got = await buffer(client().openDownload(release, { onBytes: (n) => (seen = n) }));
     expect(sha256(got)).toBe(release.sha256);
     expect(seen).toBe(SIZE);
     expect(fake.requests.map((r) => [r.range, r.status])).toEqual([[undefined, 200]]);
@@ -232,7 +225,7 @@ describe('openDownload', () => {
     fake.cutAfter(1);
     fake.cutAfter(1_500_000);
     fake.cutAfter(SIZE - 1_600_001 - 7);
-    const got = await drain(client().openDownload(release, { maxResumes: 1 }));
+    const got = await buffer(client().openDownload(release, { maxResumes: 1 }));
     expect(sha256(got)).toBe(release.sha256);
     expect(fake.fired.cuts).toBe(4);
     const log = fake.requests;
@@ -253,14 +246,14 @@ describe('openDownload', () => {
   it('resumes after 5xx answers and a cut before any body byte', async () => {
     fake.failNext(2, { status: 503, route: 'download' });
     fake.cutAfter(0);
-    const got = await drain(client().openDownload(release));
+    const got = await buffer(client().openDownload(release));
     expect(sha256(got)).toBe(release.sha256);
     expect(fake.requests.map((r) => r.status)).toEqual([503, 503, 200, 200]);
   });
 
   it('gives up (transient DOWNLOAD_FAILED) after maxResumes failures without progress', async () => {
     fake.failNext(3, { status: 503, route: 'download' });
-    const e = await failure(drain(client().openDownload(release, { maxResumes: 2 })));
+    const e = await failure(buffer(client().openDownload(release, { maxResumes: 2 })));
     expect(e.code).toBe('DOWNLOAD_FAILED');
     expect(e.permanent).toBe(false);
     expect(e.message).toMatch(/3 times in a row/);
@@ -274,7 +267,7 @@ describe('openDownload', () => {
     const r = await client().resolve(series, '2.1');
     fake.replaceMidDownload(700_000, randomBytes(original.length));
     let received = 0;
-    const e = await failure(drain(client().openDownload(r, { onBytes: (n) => (received = n) })));
+    const e = await failure(buffer(client().openDownload(r, { onBytes: (n) => (received = n) })));
     expect(e.code).toBe('DOWNLOAD_FAILED');
     expect(e.permanent).toBe(false);
     expect(e.message).toMatch(/not splicing/);
@@ -292,7 +285,7 @@ describe('openDownload', () => {
     const b = randomBytes(300_000);
     await fake.addRelease({ series, version: '3.1', body: b, publish: { size: b.length - 10 } });
     const r = await client().resolve(series, '3.1');
-    const e = await failure(drain(client().openDownload(r)));
+    const e = await failure(buffer(client().openDownload(r)));
     expect(e.code).toBe('DOWNLOAD_FAILED');
     expect(e.message).toContain(`serves ${b.length} bytes but bosh.io declares ${b.length - 10}`);
   });
@@ -304,7 +297,7 @@ describe('openDownload', () => {
     const r = await client().resolve(series, '3.2');
     fake.omitContentLength(true);
     let received = 0;
-    const e = await failure(drain(client().openDownload(r, { onBytes: (n) => (received = n) })));
+    const e = await failure(buffer(client().openDownload(r, { onBytes: (n) => (received = n) })));
     expect(e.code).toBe('DOWNLOAD_FAILED');
     expect(e.message).toContain('more than the declared 200000 bytes');
     expect(received).toBeLessThanOrEqual(200_000);
@@ -313,7 +306,7 @@ describe('openDownload', () => {
   it('resumes a chunked download (no Content-Length) by the size bosh.io declares', async () => {
     fake.omitContentLength(true);
     fake.cutAfter(250_000);
-    const got = await drain(client().openDownload(release));
+    const got = await buffer(client().openDownload(release));
     expect(sha256(got)).toBe(release.sha256);
     expect(fake.requests.map((r) => [r.range, r.status])).toEqual([
       [undefined, 200],
@@ -323,7 +316,7 @@ describe('openDownload', () => {
 
   it('takes the size from the response when bosh.io gives none, and still resumes', async () => {
     fake.cutAfter(1_000_000);
-    const got = await drain(client().openDownload({ ...release, size: undefined }));
+    const got = await buffer(client().openDownload({ ...release, size: undefined }));
     expect(sha256(got)).toBe(release.sha256);
     expect(fake.requests.map((r) => r.status)).toEqual([200, 206]);
   });
@@ -352,7 +345,7 @@ describe('openDownload', () => {
 
   it('refuses a redirect to a host that is not allowed', async () => {
     fake.redirectDownloads(`http://localhost:${fake.port}`);
-    const e = await failure(drain(client().openDownload(release)));
+    const e = await failure(buffer(client().openDownload(release)));
     expect(e.code).toBe('DOWNLOAD_FAILED');
     expect(e.permanent).toBe(true);
     expect(e.message).toContain('"localhost"');
@@ -361,7 +354,7 @@ describe('openDownload', () => {
 
   it('follows a redirect to an allowed host', async () => {
     fake.redirectDownloads(`http://localhost:${fake.port}`);
-    const got = await drain(client({ allowedHosts: ['127.0.0.1', 'localhost'] }).openDownload(release));
+    const got = await buffer(client({ allowedHosts: ['127.0.0.1', 'localhost'] }).openDownload(release));
     expect(sha256(got)).toBe(release.sha256);
     expect(fake.requests.map((r) => [r.host, r.status])).toEqual([
       [`127.0.0.1:${fake.port}`, 302],
@@ -378,7 +371,7 @@ describe('openDownload', () => {
         if (n >= 64 * 1024) ac.abort();
       },
     });
-    const err = await drain(s).then(
+    const err = await buffer(s).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -391,7 +384,7 @@ describe('openDownload', () => {
     fake.failNext(1, { status: 503, route: 'download' });
     const ac = new AbortController();
     const s = client({ retryBaseMs: 600_000 }).openDownload(release, { signal: ac.signal });
-    const done = drain(s).then(
+    const done = buffer(s).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -416,7 +409,7 @@ describe('openDownload', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(received).toBeLessThan(big.length / 2);
     expect(s.readableLength).toBeLessThanOrEqual(2 * 1024 * 1024);
-    const rest = await drain(s);
+    const rest = await buffer(s);
     expect(sha256(Buffer.concat([first, rest]))).toBe(sha256(big));
   });
 });
