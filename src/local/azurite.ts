@@ -69,8 +69,45 @@ function waitForExit(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.once('exit', () => resolve()));
 }
 
+/** Resolves once Azurite says all three services listen; rejects if it exits or takes 30 s. */
+function listeningPorts(child: ChildProcess, stderr: () => string): Promise<Azurite['ports']> {
+  return new Promise((resolve, reject) => {
+    const found: Partial<Record<Service, number>> = {};
+    let out = '';
+    const done = (error?: Error): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      // Keep draining stdout so Azurite never blocks on a full pipe.
+      child.stdout?.resume();
+      if (error) reject(error);
+      else resolve({ blob: found.blob!, queue: found.queue!, table: found.table! });
+    };
+    const onData = (d: Buffer): void => {
+      out = (out + d.toString()).slice(-4000);
+      for (const m of out.matchAll(LISTENING)) found[m[1]!.toLowerCase() as Service] = Number(m[2]);
+      if (found.blob && found.queue && found.table) done();
+    };
+    const onExit = (code: number | null): void =>
+      done(new Error(`Azurite exited with ${code}: ${stderr() || out}`));
+    const timer = setTimeout(
+      () => done(new Error(`Azurite did not start within 30 s: ${stderr() || out}`)),
+      30_000,
+    );
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+}
+
+type Service = 'blob' | 'queue' | 'table';
+/** Azurite's own start-up line for each service, with the port it really bound. */
+const LISTENING =
+  /Azurite (Blob|Queue|Table) service is successfully listening at http:\/\/127\.0\.0\.1:(\d+)/g;
+
 export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurite> {
-  const ports = options.ports ?? { blob: await freePort(), queue: await freePort(), table: await freePort() };
+  // Port 0 lets the kernel pick: a port found free beforehand can be taken by another process
+  // before Azurite binds it (parallel test files did).
+  const wanted = options.ports ?? { blob: 0, queue: 0, table: 0 };
   const args = [
     azuriteMain(),
     '--disableTelemetry',
@@ -82,14 +119,14 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     '--tableHost',
     '127.0.0.1',
     '--blobPort',
-    String(ports.blob),
+    String(wanted.blob),
     '--queuePort',
-    String(ports.queue),
+    String(wanted.queue),
     '--tablePort',
-    String(ports.table),
+    String(wanted.table),
     ...(options.location ? ['--location', options.location] : ['--inMemoryPersistence']),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   // Never outlive the process that started it: its 'exit' handlers run on a normal end, on
   // process.exit and on an uncaught error. A signal it has no handler for skips them, so every
   // launcher that embeds Azurite (local host, benchmark) turns SIGINT and SIGTERM into an exit.
@@ -98,16 +135,13 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   child.once('exit', () => process.off('exit', orphanGuard));
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`Azurite exited with ${child.exitCode}: ${stderr}`);
-    const up = await Promise.all([ports.blob, ports.queue, ports.table].map(isListening));
-    if (up.every(Boolean)) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`Azurite did not start within 30 s: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  let ports: Azurite['ports'];
+  try {
+    ports = await listeningPorts(child, () => stderr);
+  } catch (e) {
+    child.kill('SIGKILL');
+    await waitForExit(child);
+    throw e;
   }
   const end = async (signal: NodeJS.Signals) => {
     if (child.exitCode !== null || child.signalCode !== null) return;
