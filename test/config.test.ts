@@ -119,6 +119,10 @@ describe('loadConfig defaults', () => {
     expect(v.notify.github?.apiUrl).toBe('https://api.github.com');
   });
 
+  it('takes port 0 for the local host: the system picks a free one', () => {
+    expect(loadConfig({ FUNCTIONS_PORT: '0' }, 1800).functionsPort).toBe(0);
+  });
+
   it('allows plain http only for loopback bosh.io', () => {
     expect(loadConfig({ BASM_BOSH_IO_URL: 'http://127.0.0.1:8123' }, 1800).boshIoUrl).toBe(
       'http://127.0.0.1:8123',
@@ -218,6 +222,7 @@ describe('loadConfig rejects bad values, naming the setting and the expected for
       /1 to 256/,
     ],
     ['port out of range', { FUNCTIONS_PORT: '70000' }, 'FUNCTIONS_PORT', /65535/],
+    ['negative port', { FUNCTIONS_PORT: '-1' }, 'FUNCTIONS_PORT', /0 to 65535/],
     [
       'gallery half configured',
       { AZURE_SUBSCRIPTION_ID: GALLERY.AZURE_SUBSCRIPTION_ID },

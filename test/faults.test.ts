@@ -12,7 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Job } from '../src/lib/jobs';
 import { listPageRanges } from '../src/lib/pageblob';
 import { encodeQueueMessage } from '../src/lib/requests';
-import { freePort, startAzurite } from '../src/local/azurite';
+import { startAzurite } from '../src/local/azurite';
 import { ensureBuilt, LOCAL_MAIN } from './support/build';
 import type { StemcellFixture } from './support/stemcell-fixture';
 import { SERIES, startWorld, type World } from './support/world';
@@ -30,14 +30,14 @@ const running = new Set<WorkerProcess>();
 
 /** The app as `npm start` runs it, pointed at the test world, with short leases and retries. */
 async function startWorker(env: Record<string, string>, cwd: string): Promise<WorkerProcess> {
-  const port = await freePort();
   const child = spawn(process.execPath, [LOCAL_MAIN], {
     cwd,
     env: {
       PATH: process.env.PATH ?? '',
       NODE_EXTRA_CA_CERTS: process.env.NODE_EXTRA_CA_CERTS ?? '',
       ...env,
-      FUNCTIONS_PORT: String(port),
+      // The host picks a free port and names it in its listing: no port to lose to another process.
+      FUNCTIONS_PORT: '0',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -46,15 +46,16 @@ async function startWorker(env: Record<string, string>, cwd: string): Promise<Wo
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const w: WorkerProcess = { child, lines, url: `http://127.0.0.1:${port}`, exited };
+  const w: WorkerProcess = { child, lines, url: '', exited };
   running.add(w);
   const deadline = Date.now() + 30_000;
-  while (!lines.some((l) => l.includes('Host listening'))) {
+  for (;;) {
+    const listening = lines.map((l) => /^Host listening on (http:\S+) \(Ctrl/.exec(l)?.[1]).find(Boolean);
+    if (listening) return Object.assign(w, { url: listening });
     if (child.exitCode !== null) throw new Error(`worker exited: ${lines.slice(-10).join('\n')}`);
     if (Date.now() > deadline) throw new Error(`worker did not start: ${lines.slice(-10).join('\n')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  return w;
 }
 
 async function kill9(w: WorkerProcess): Promise<void> {

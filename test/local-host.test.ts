@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { QueueClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startAzurite, type Azurite } from '../src/local/azurite';
+import { startAzurite, type Azurite } from '../src/local/azurite';
 import { parseQueueSettings, parseTimeSpan, readQueueSettings } from '../src/local/host-settings';
 import { applyLocalSettings } from '../src/local/local-settings';
 import { createLogger } from '../src/lib/log';
@@ -284,8 +284,6 @@ describe('npm start (compiled local host as a child process)', () => {
     table = TableClient.fromConnectionString(azurite.connectionString, 'stemcellmirrorjobs', {
       allowInsecureConnection: true,
     });
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
     // The app folder of the child: local.settings.json there is read, the environment wins over it.
     cwd = mkdtempSync(join(tmpdir(), 'local-host-'));
     writeFileSync(
@@ -305,7 +303,8 @@ describe('npm start (compiled local host as a child process)', () => {
     }
     Object.assign(env, {
       AzureWebJobsStorage: azurite.connectionString,
-      FUNCTIONS_PORT: String(port),
+      // Wins over the file's 1; 0 lets the host pick a free port, which its listing names.
+      FUNCTIONS_PORT: '0',
       BASM_BOSH_IO_URL: boshio.url,
       BASM_LOCAL_VISIBILITY_TIMEOUT_SECONDS: '0',
       BASM_LOCAL_MAX_POLLING_INTERVAL_MS: '200',
@@ -333,9 +332,11 @@ describe('npm start (compiled local host as a child process)', () => {
     // arrive on two pipes in either order.
     await waitFor('the host to start', () => {
       if (exited.done) throw new Error(`the host exited (${exited.code}):\n${output}`);
-      const listed = output.includes(`Host listening on ${base}`);
+      const listed = /^Host listening on (http:\/\/127\.0\.0\.1:(\d+)) \(Ctrl/m.exec(output);
+      if (listed) base = listed[1]!;
       return listed ? events.find((e) => e.event === 'host.started') : undefined;
     });
+    expect(Number(new URL(base).port)).toBeGreaterThan(1);
   });
 
   afterAll(async () => {

@@ -90,6 +90,7 @@ export interface Config {
   readonly checkpointMiB: number;
   /** Seconds between two looks at a running gallery operation. */
   readonly galleryPollSeconds: number;
+  /** Of the local host; 0 lets the system pick a free one (its listing shows which). */
   readonly functionsPort: number;
   readonly notify: { readonly github: GithubNotifyConfig | undefined; readonly onFailure: boolean };
 }
@@ -478,7 +479,7 @@ export function loadConfig(env: Env = process.env, timeoutSeconds = functionTime
     checkpointMiB: r.int('BASM_CHECKPOINT_MIB', 256, 1, 256),
     downloadCache: parseDownloadCache(r),
     galleryPollSeconds: r.int('BASM_GALLERY_POLL_SECONDS', 30, 1, 3600),
-    functionsPort: r.int('FUNCTIONS_PORT', 7071, 1, 65_535),
+    functionsPort: r.int('FUNCTIONS_PORT', 7071, 0, 65_535),
     notify: { github: parseGithub(r), onFailure: r.bool('BASM_NOTIFY_ON_FAILURE', true) },
   };
   return deepFreeze(config);
