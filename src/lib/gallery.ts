@@ -66,6 +66,14 @@ function isRestError(e: unknown): e is RestErrorLike {
   return e instanceof Error && e.name === 'RestError';
 }
 
+/**
+ * 403 on an operation-status URL: it sits at subscription scope, where a gallery-scoped role may
+ * not reach. It says nothing about the operation, whose resource's provisioningState tells instead.
+ */
+function isForbidden(e: unknown): boolean {
+  return isRestError(e) && e.statusCode === 403;
+}
+
 /** Azure's own `{ code, message }` of a failed request. */
 function azureError(e: RestErrorLike): { code: string; message: string } {
   const detail = (e.details as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
@@ -239,9 +247,7 @@ export class GalleryPublisher {
       await poller.pollUntilDone({ abortSignal: AbortSignal.timeout(timeoutMs) });
       return;
     } catch (e) {
-      if (!isRestError(e) || e.statusCode !== 403) throw toGalleryError(e, `Creating the ${what}`);
-      // The operation-status URL sits at subscription scope, where a gallery-scoped role may not
-      // reach: the definition's own provisioningState tells the same.
+      if (!isForbidden(e)) throw toGalleryError(e, `Creating the ${what}`);
       this.log.warn('gallery.poll-forbidden', { definition: spec.name });
     }
     for (;;) {
@@ -356,8 +362,7 @@ export class GalleryPublisher {
         await poller.poll();
       } catch (e) {
         if (isRestError(e) && isTransientStatus(e.statusCode)) throw toGalleryError(e, what);
-        // Not allowed to read the operation's status says nothing about the operation itself.
-        if (isRestError(e) && e.statusCode === 403) return this.pollVersionByState(saved, state);
+        if (isForbidden(e)) return this.pollVersionByState(saved, state);
         if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw toGalleryError(e, what);
         return { status: 'failed', error: operationError(e) };
       }
@@ -387,11 +392,7 @@ export class GalleryPublisher {
     }
   }
 
-  /** One poll of a delete started by beginDeleteVersion; a version already gone is done at once. */
-  /**
-   * The version's own provisioningState, for an identity that may not read the operation-status URL
-   * (it sits at subscription scope; the role the deployment grants covers the gallery only).
-   */
+  /** The version's own provisioningState, for an identity that may not read the operation's status. */
   private async pollVersionByState(saved: SavedOperation, state: string): Promise<VersionPoll> {
     this.log.warn('gallery.poll-forbidden', { definition: saved.definition, version: saved.version });
     const version = await this.getVersion(saved.definition, saved.version);
@@ -403,6 +404,7 @@ export class GalleryPublisher {
     return { status: 'running', state };
   }
 
+  /** One poll of a delete started by beginDeleteVersion; a version already gone is done at once. */
   async pollDelete(state: string): Promise<'running' | 'done'> {
     const saved = loadOperation(state, 'delete');
     if (lroStatus(saved.lro) === 'succeeded') return 'done';
@@ -411,7 +413,7 @@ export class GalleryPublisher {
     try {
       await poller.poll();
     } catch (e) {
-      if (isRestError(e) && e.statusCode === 403) {
+      if (isForbidden(e)) {
         this.log.warn('gallery.poll-forbidden', { definition: saved.definition, version: saved.version });
         return (await this.getVersion(saved.definition, saved.version)) ? 'running' : 'done';
       }
