@@ -62,11 +62,6 @@ export class DownloadCache {
     return this.committedBytes;
   }
 
-  /** Bytes a new pass reads from storage instead of bosh.io. */
-  get cachedBytes(): number {
-    return this.committedBytes;
-  }
-
   /** The whole archive: committed bytes from storage, then the rest from bosh.io, kept as it passes. */
   open(signal: AbortSignal): Readable {
     if (this.committedBytes === 0 && this.o.record === false) {
@@ -134,14 +129,14 @@ export class DownloadCache {
   }
 
   /** Makes the staged blocks part of the blob (at a checkpoint, or before giving the job up). */
-  async commit(): Promise<void> {
-    await this.commitStaged();
+  commit(): Promise<void> {
+    return this.serially(() => this.commitNow());
   }
 
   /** After the pass ended: waits for the last block of the stream, then commits. */
   async commitAll(): Promise<void> {
     await this.settled();
-    await this.commitStaged();
+    await this.commit();
   }
 
   /**
@@ -152,10 +147,6 @@ export class DownloadCache {
     const next = this.queue.then(op);
     this.queue = next.catch(() => undefined);
     return next;
-  }
-
-  private commitStaged(): Promise<void> {
-    return this.serially(() => this.commitNow());
   }
 
   private async commitNow(): Promise<void> {
