@@ -5,8 +5,6 @@
 import { MirrorError } from '../lib/errors';
 import { parseTimeSpan, readHostJson } from '../lib/host-json';
 
-export { parseTimeSpan };
-
 export interface QueueSettings {
   readonly messageEncoding: 'base64' | 'none';
   readonly batchSize: number;
@@ -69,7 +67,7 @@ export function parseQueueSettings(hostJson: unknown): QueueSettings {
   };
 }
 
-/** The app's host.json: the nearest one above `startDir` (the repository root, from src or dist). */
+/** The queue settings of the app's host.json (the nearest above `startDir`), or the host's defaults. */
 export function readQueueSettings(startDir: string = __dirname): QueueSettings {
   const hostJson = readHostJson(startDir);
   return hostJson === undefined ? HOST_QUEUE_DEFAULTS : parseQueueSettings(hostJson);
