@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { BoshIoClient, closestNames, type StemcellRelease } from '../src/lib/boshio';
 import { MirrorError } from '../src/lib/errors';
 import { createLogger } from '../src/lib/log';
-import { freePort } from '../src/local/azurite';
+import { closedPort } from './support/ports';
 import { startFakeBoshIo, type BoshIoApiEntry, type FakeBoshIo } from './fakes/boshio';
 
 const SERIES = 'bosh-azure-hyperv-ubuntu-jammy-go_agent';
@@ -173,7 +173,7 @@ describe('listReleases / resolve', () => {
   });
 
   it('is UPSTREAM_UNAVAILABLE (transient) when bosh.io cannot be reached', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     const e = await failure(
       client({ baseUrl: `http://127.0.0.1:${port}`, retries: 1 }).resolve(SERIES, 'latest'),
     );

@@ -9,7 +9,7 @@ import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_TABLE } from '../src/lib/clients';
 import type { Job } from '../src/lib/jobs';
-import { freePort } from '../src/local/azurite';
+import { closedPort } from './support/ports';
 import type { LocalHost } from '../src/local/host';
 import { makeStemcell } from './support/stemcell-fixture';
 import { SERIES, startWorld, type World } from './support/world';
@@ -436,7 +436,7 @@ describe('POST /api/mirror with the worker running', () => {
 
 describe('POST /api/mirror when bosh.io cannot be reached', () => {
   it('answers 503 and creates nothing', async () => {
-    const closed = await freePort();
+    const closed = await closedPort();
     await startHost(true, { BASM_BOSH_IO_URL: `http://127.0.0.1:${closed}` });
     const a = await createsNothing(() => post({ series: SERIES, version: '1.681' }));
     expect(a.status).toBe(503);
