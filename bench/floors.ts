@@ -18,12 +18,13 @@ import {
 import { Parser, type ReadEntry } from 'tar';
 // The product's zlib chunk size, so the floor decompresses as the mirror does.
 import { CHUNK as GUNZIP_CHUNK } from '../src/lib/archive';
-import { MAX_PUT_BYTES, type PageRange } from '../src/lib/pageblob';
-import { DEFAULT_PARALLELISM } from '../src/lib/pageblob';
-
-/** The sparse writer's defaults (src/lib/pageblob.ts): zero detection granularity and Put Pages in flight. */
-export const ZERO_RUN = 64 * 1024;
-export const PARALLELISM = DEFAULT_PARALLELISM;
+// The sparse writer's defaults, so the floor splits and sends the VHD as the mirror does.
+import {
+  DEFAULT_PARALLELISM as PARALLELISM,
+  DEFAULT_ZERO_RUN as ZERO_RUN,
+  MAX_PUT_BYTES,
+  type PageRange,
+} from '../src/lib/pageblob';
 
 export interface DecompressResult {
   seconds: number;

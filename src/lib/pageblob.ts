@@ -40,6 +40,8 @@ export interface SparsePageWriterOptions {
 }
 
 export const MAX_PUT_BYTES = 4 * 1024 * 1024;
+/** All-zero runs of this size are skipped, not sent (DESIGN: at most 64 KiB granularity). */
+export const DEFAULT_ZERO_RUN = 64 * 1024;
 const PAGE = 512;
 const FOOTER = 512;
 
@@ -132,7 +134,7 @@ export class SparsePageWriter extends Writable {
   constructor(opts: SparsePageWriterOptions) {
     // Checked before super(): once constructed, the stream would start creating the blob.
     const maxPut = opts.maxPutBytes ?? MAX_PUT_BYTES;
-    const zeroRun = opts.zeroRun ?? 64 * 1024;
+    const zeroRun = opts.zeroRun ?? DEFAULT_ZERO_RUN;
     if (!Number.isSafeInteger(opts.size) || opts.size < FOOTER || opts.size % PAGE !== 0) {
       throw new MirrorError('VHD_INVALID', `A page blob's size must be a multiple of 512, got ${opts.size}`);
     }
