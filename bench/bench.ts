@@ -9,9 +9,9 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { JOBS_TABLE } from '../src/lib/clients';
-import { JobStore } from '../src/lib/jobs';
-import { DEFAULT_PARALLELISM as PARALLELISM, listPageRanges } from '../src/lib/pageblob';
+import { JOBS_TABLE } from '../src/lib/azure/storage-clients';
+import { JobStore } from '../src/lib/jobs/store';
+import { DEFAULT_PARALLELISM as PARALLELISM, listPageRanges } from '../src/lib/azure/pageblob';
 import { startAzurite, type Azurite } from '../src/local/azurite';
 import { startFakeBoshIo, type FakeBoshIo } from '../test/fakes/boshio';
 import {

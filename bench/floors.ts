@@ -17,14 +17,14 @@ import {
 } from '@azure/storage-blob';
 import { Parser, type ReadEntry } from 'tar';
 // The product's zlib chunk size, so the floor decompresses as the mirror does.
-import { CHUNK as GUNZIP_CHUNK } from '../src/lib/archive';
+import { CHUNK as GUNZIP_CHUNK } from '../src/lib/stemcell/archive';
 // The sparse writer's defaults, so the floor splits and sends the VHD as the mirror does.
 import {
   DEFAULT_PARALLELISM as PARALLELISM,
   DEFAULT_ZERO_RUN as ZERO_RUN,
   MAX_PUT_BYTES,
   type PageRange,
-} from '../src/lib/pageblob';
+} from '../src/lib/azure/pageblob';
 
 export interface DecompressResult {
   seconds: number;

@@ -9,7 +9,7 @@ import { createWriteStream, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { TRANSFER_NODE_ARGS } from '../src/lib/v8-options';
+import { TRANSFER_NODE_ARGS } from '../src/lib/core/v8-options';
 import type { ChildReport } from './mirror-child';
 
 export interface MirrorRunOptions {

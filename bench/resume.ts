@@ -7,16 +7,16 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { JOBS_TABLE } from '../src/lib/clients';
-import { JobStore } from '../src/lib/jobs';
-import { listPageRanges, type PageRange } from '../src/lib/pageblob';
+import { JOBS_TABLE } from '../src/lib/azure/storage-clients';
+import { JobStore } from '../src/lib/jobs/store';
+import { listPageRanges, type PageRange } from '../src/lib/azure/pageblob';
 import { startAzurite } from '../src/local/azurite';
 import type { FakeBoshIo } from '../test/fakes/boshio';
 import { overlapBytes, rangeBytes, type VhdScan } from './floors';
 import { runMirror } from './mirror';
 import type { BenchStemcell } from './stemcells';
 
-/** The transfer's checkpoint window (src/lib/transfer.ts default). */
+/** The transfer's checkpoint window (src/lib/mirror/transfer-pass.ts default). */
 export const CHECKPOINT_WINDOW = 256 * 1024 * 1024;
 
 export interface ResumeResult {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 'use strict';
 // Runs the compiled CLI; builds it first when the checkout has not been built yet. A transfer
-// needs V8 options that only the command line can give (src/lib/v8-options.ts): without them the
+// needs V8 options that only the command line can give (src/lib/core/v8-options.ts): without them the
 // CLI starts itself again with them.
 const { existsSync } = require('node:fs');
 const { join } = require('node:path');
@@ -19,7 +19,7 @@ if (!existsSync(cli)) {
   );
 }
 const { TRANSFER_NODE_ARGS, startedWithTransferArgs } = require(
-  join(root, 'dist', 'src', 'lib', 'v8-options.js'),
+  join(root, 'dist', 'src', 'lib', 'core', 'v8-options.js'),
 );
 if (!startedWithTransferArgs()) {
   const r = spawnSync(

@@ -4,16 +4,16 @@
  */
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
-import { loadConfig, type Config } from './lib/config';
-import { isMirrorError, toErrorInfo } from './lib/errors';
-import { jobView, TERMINAL, type Job } from './lib/jobs';
-import { createLogger, type Logger, type LogLevel } from './lib/log';
-import { compareVersions, toGalleryVersion } from './lib/names';
-import { runMirror, type RunOutcome } from './lib/pipeline';
-import type { RequestSender } from './lib/queue';
-import { parseRequest, type QueueMessage } from './lib/requests';
-import { createServices, type Services } from './lib/services';
-import type { TransferCheckpoint } from './lib/transfer';
+import { loadConfig, type Config } from './lib/config/config';
+import { isMirrorError, toErrorInfo } from './lib/core/errors';
+import { jobView, TERMINAL, type Job } from './lib/jobs/store';
+import { createLogger, type Logger, type LogLevel } from './lib/core/log';
+import { compareVersions, toGalleryVersion } from './lib/core/names';
+import { runMirror, type RunOutcome } from './lib/mirror/runner';
+import type { RequestSender } from './lib/jobs/request-queue';
+import { parseRequest, type QueueMessage } from './lib/jobs/requests';
+import { createServices, type Services } from './lib/mirror/services';
+import type { TransferCheckpoint } from './lib/mirror/transfer-pass';
 
 export interface Io {
   out: (text: string) => void;

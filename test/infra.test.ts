@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, posix, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { loadConfig } from '../src/lib/config';
+import { loadConfig } from '../src/lib/config/config';
 
 const ROOT = join(__dirname, '..');
 const INFRA = join(ROOT, 'infra');
@@ -410,7 +410,7 @@ function readTree(): Map<string, string> {
     }
   };
   walk(INFRA);
-  for (const extra of ['azure.yaml', 'src/lib/config.ts', 'README.md']) {
+  for (const extra of ['azure.yaml', 'src/lib/config/config.ts', 'README.md']) {
     files.set(extra, readFileSync(join(ROOT, extra), 'utf8'));
   }
   return files;
@@ -516,7 +516,7 @@ function infraSettingNames(parsed: BicepFile[]): { names: Set<string>; problems:
 
 function settingsProblems(files: Map<string, string>): string[] {
   const { parsed, problems } = loadBicep(files);
-  const code = codeSettingNames(files.get('src/lib/config.ts') ?? '');
+  const code = codeSettingNames(files.get('src/lib/config/config.ts') ?? '');
   const infra = infraSettingNames(parsed);
   problems.push(...code.problems, ...infra.problems);
   for (const name of code.names) {
@@ -897,7 +897,7 @@ describe('azure.yaml', () => {
 
 describe('(a) app settings', () => {
   it('reads the setting names of config.ts, template-built ones expanded', () => {
-    const { names, problems } = codeSettingNames(tree.get('src/lib/config.ts')!);
+    const { names, problems } = codeSettingNames(tree.get('src/lib/config/config.ts')!);
     expect(problems).toEqual([]);
     expect(names).toContain('AzureWebJobsStorage__queueServiceUri');
     expect(names).not.toContain('CONFIG_INVALID');
@@ -931,7 +931,7 @@ describe('(a) app settings', () => {
       }),
       1800,
     );
-    const scanned = codeSettingNames(tree.get('src/lib/config.ts')!).names;
+    const scanned = codeSettingNames(tree.get('src/lib/config/config.ts')!).names;
     expect([...read].filter((n) => typeof n === 'string').sort()).toEqual([...scanned].sort());
   });
 
@@ -950,7 +950,12 @@ describe('(a) app settings', () => {
       'setting BASM_SCHEDULE is read by the code but neither set by the infra nor listed as optional',
       'app setting BASM_CRON is set by the infra but read by nothing',
     ]);
-    const renamedInCode = mutate(tree, 'src/lib/config.ts', /'AZURE_GALLERY_NAME'/g, "'AZURE_GALLERY'");
+    const renamedInCode = mutate(
+      tree,
+      'src/lib/config/config.ts',
+      /'AZURE_GALLERY_NAME'/g,
+      "'AZURE_GALLERY'",
+    );
     expect(settingsProblems(renamedInCode)).toContain(
       'app setting AZURE_GALLERY_NAME is set by the infra but read by nothing',
     );

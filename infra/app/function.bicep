@@ -112,7 +112,7 @@ var hostSettings = {
   languageWorkers__node__arguments: '--initial-old-space-size=128'
 }
 
-// The app's own settings (DESIGN §4), read by src/lib/config.ts under exactly these names.
+// The app's own settings (DESIGN §4), read by src/lib/config/config.ts under exactly these names.
 var mirrorSettings = {
   BASM_STEMCELL_SERIES: mirror.series
   BASM_SCHEDULE: mirror.schedule

@@ -1,9 +1,9 @@
 /** Poison queue trigger: a request failed on every delivery; mark its job failed and tell downstream. */
 import { app, type InvocationContext } from '@azure/functions';
-import { toErrorInfo } from '../lib/errors';
-import { POISON_QUEUE } from '../lib/clients';
-import { failPoisoned } from '../lib/poison';
-import { parseQueueMessage } from '../lib/requests';
+import { toErrorInfo } from '../lib/core/errors';
+import { POISON_QUEUE } from '../lib/azure/storage-clients';
+import { failPoisoned } from '../lib/mirror/poison';
+import { parseQueueMessage } from '../lib/jobs/requests';
 import { contextLogger, services } from './runtime';
 
 export async function mirrorPoison(message: unknown, context: InvocationContext): Promise<void> {

@@ -1,8 +1,8 @@
 /** POST /api/mirror: validate, resolve against bosh.io, record the job, enqueue, 202. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { jobView } from '../lib/jobs';
-import { parseRequest } from '../lib/requests';
-import { submitMirrorRequest } from '../lib/submit';
+import { jobView } from '../lib/jobs/store';
+import { parseRequest } from '../lib/jobs/requests';
+import { submitMirrorRequest } from '../lib/mirror/submit';
 import { errorResponse, json, problem } from './responses';
 import { contextLogger, services } from './runtime';
 

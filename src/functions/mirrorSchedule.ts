@@ -1,6 +1,6 @@
 /** Timer: asks for the newest version(s) of every configured series. */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
-import { scheduleRequests } from '../lib/schedule';
+import { scheduleRequests } from '../lib/mirror/schedule';
 import { contextLogger, services } from './runtime';
 
 export async function mirrorSchedule(_timer: Timer, context: InvocationContext): Promise<void> {

@@ -1,7 +1,7 @@
 /** GET /api/mirror/{series}/{version}: one job; GET /api/mirror: recent jobs, newest first. */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
-import { JOB_STATUSES, jobView, type JobStatus } from '../lib/jobs';
-import { isSeriesName, isStemcellVersion } from '../lib/names';
+import { JOB_STATUSES, jobView, type JobStatus } from '../lib/jobs/store';
+import { isSeriesName, isStemcellVersion } from '../lib/core/names';
 import { errorResponse, json, problem } from './responses';
 import { contextLogger, services } from './runtime';
 

@@ -1,9 +1,9 @@
 /** Queue trigger: runs or advances one mirror job within this invocation's time budget. */
 import { app, type InvocationContext } from '@azure/functions';
-import { isMirrorError, toErrorInfo } from '../lib/errors';
-import { REQUEST_QUEUE } from '../lib/clients';
-import { runMirror } from '../lib/pipeline';
-import { parseQueueMessage } from '../lib/requests';
+import { isMirrorError, toErrorInfo } from '../lib/core/errors';
+import { REQUEST_QUEUE } from '../lib/azure/storage-clients';
+import { runMirror } from '../lib/mirror/runner';
+import { parseQueueMessage } from '../lib/jobs/requests';
 import { contextLogger, services } from './runtime';
 
 export async function mirrorWorker(message: unknown, context: InvocationContext): Promise<void> {

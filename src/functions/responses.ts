@@ -1,7 +1,7 @@
 /** Response shaping for the HTTP functions, so handlers stay short. */
 import type { HttpResponseInit } from '@azure/functions';
-import { isMirrorError, toErrorInfo, type ErrorCode } from '../lib/errors';
-import type { Logger } from '../lib/log';
+import { isMirrorError, toErrorInfo, type ErrorCode } from '../lib/core/errors';
+import type { Logger } from '../lib/core/log';
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' };
 

@@ -1,7 +1,7 @@
 /** What every function shares: a logger that writes through the invocation context, and the services. */
 import type { InvocationContext } from '@azure/functions';
-import { createLogger, enterLogger, type Logger } from '../lib/log';
-import { getServices, type Services } from '../lib/services';
+import { createLogger, enterLogger, type Logger } from '../lib/core/log';
+import { getServices, type Services } from '../lib/mirror/services';
 
 /** The invocation's logger; shared clients log through it for the rest of this invocation. */
 export function contextLogger(context: InvocationContext, fields: Record<string, unknown> = {}): Logger {

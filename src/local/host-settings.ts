@@ -2,8 +2,8 @@
  * host.json's queue settings (extensions.queues), read the way the Functions host reads them, with
  * the host's own defaults for anything left out.
  */
-import { MirrorError } from '../lib/errors';
-import { parseTimeSpan, readHostJson } from '../lib/host-json';
+import { MirrorError } from '../lib/core/errors';
+import { parseTimeSpan, readHostJson } from '../lib/config/host-json';
 
 export interface QueueSettings {
   readonly messageEncoding: 'base64' | 'none';

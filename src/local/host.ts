@@ -5,11 +5,11 @@
  */
 import type { AddressInfo } from 'node:net';
 import type { QueueClient } from '@azure/storage-queue';
-import { queueClient } from '../lib/clients';
-import { loadConfig, type Config, type Env } from '../lib/config';
-import { createAzureCredential } from '../lib/credential';
-import { MirrorError } from '../lib/errors';
-import { createLogger, stdoutSink, type Logger, type LogSink } from '../lib/log';
+import { queueClient } from '../lib/azure/storage-clients';
+import { loadConfig, type Config, type Env } from '../lib/config/config';
+import { createAzureCredential } from '../lib/azure/credential';
+import { MirrorError } from '../lib/core/errors';
+import { createLogger, stdoutSink, type Logger, type LogSink } from '../lib/core/log';
 import { readQueueSettings, type QueueSettings } from './host-settings';
 import { createHttpServer } from './http-server';
 import { createInvoker } from './invoke';

@@ -5,8 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { HttpRequest, HttpResponse, type HttpResponseInit } from '@azure/functions';
-import { toErrorInfo } from '../lib/errors';
-import type { Logger } from '../lib/log';
+import { toErrorInfo } from '../lib/core/errors';
+import type { Logger } from '../lib/core/log';
 import type { Invoker } from './invoke';
 import { triggerInput } from './queue-poller';
 import type { FunctionRegistration, HttpFunction } from './registry';

@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { format } from 'node:util';
 import { InvocationContext, type TriggerMetadata } from '@azure/functions';
-import { toErrorInfo } from '../lib/errors';
-import { redact, type LogLevel, type Logger, type LogSink } from '../lib/log';
+import { toErrorInfo } from '../lib/core/errors';
+import { redact, type LogLevel, type Logger, type LogSink } from '../lib/core/log';
 
 export interface Invoker {
   /** Runs `call` with a new context; resolves with its result, rejects with what it threw. */

@@ -4,9 +4,9 @@
  * development storage and none is running, then the local host.
  */
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../lib/config';
-import { toErrorInfo } from '../lib/errors';
-import { createLogger, stdoutSink } from '../lib/log';
+import { ConfigError, loadConfig } from '../lib/config/config';
+import { toErrorInfo } from '../lib/core/errors';
+import { createLogger, stdoutSink } from '../lib/core/log';
 import { azuriteConnectionString, isListening, startAzurite, type Azurite } from './azurite';
 import { startLocalHost } from './host';
 import { applyLocalSettings } from './local-settings';

@@ -7,8 +7,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TriggerMetadata } from '@azure/functions';
 import type { DequeuedMessageItem, QueueClient } from '@azure/storage-queue';
-import { toErrorInfo } from '../lib/errors';
-import type { Logger } from '../lib/log';
+import { toErrorInfo } from '../lib/core/errors';
+import type { Logger } from '../lib/core/log';
 import type { QueueSettings } from './host-settings';
 import type { Invoker } from './invoke';
 import type { QueueFunction } from './registry';

@@ -5,8 +5,8 @@
  */
 import type { Timer } from '@azure/functions';
 import { Cron } from 'croner';
-import { MirrorError, toErrorInfo } from '../lib/errors';
-import type { Logger } from '../lib/log';
+import { MirrorError, toErrorInfo } from '../lib/core/errors';
+import type { Logger } from '../lib/core/log';
 import type { Invoker } from './invoke';
 import type { TimerFunction } from './registry';
 

@@ -11,7 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { compareVersions } from '../../src/lib/names';
+import { compareVersions } from '../../src/lib/core/names';
 
 /** One entry of bosh.io's answer, exactly as the API shapes it. */
 export interface BoshIoApiEntry {

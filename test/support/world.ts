@@ -6,11 +6,11 @@
 import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
-import { JOBS_TABLE, POISON_QUEUE, REQUEST_QUEUE } from '../../src/lib/clients';
-import { resetConfig } from '../../src/lib/config';
-import { JobStore, type Job } from '../../src/lib/jobs';
-import { resetServices } from '../../src/lib/services';
-import type { LogSink } from '../../src/lib/log';
+import { JOBS_TABLE, POISON_QUEUE, REQUEST_QUEUE } from '../../src/lib/azure/storage-clients';
+import { resetConfig } from '../../src/lib/config/config';
+import { JobStore, type Job } from '../../src/lib/jobs/store';
+import { resetServices } from '../../src/lib/mirror/services';
+import type { LogSink } from '../../src/lib/core/log';
 import { startAzurite, type Azurite } from '../../src/local/azurite';
 import { startLocalHost, type LocalHost } from '../../src/local/host';
 import { loadFunctions } from '../../src/local/registry';

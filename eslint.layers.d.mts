@@ -1,0 +1,4 @@
+import type { Linter } from 'eslint';
+
+export const LAYERS: string[][];
+export function layerRules(): Linter.Config[];

@@ -1,0 +1,27 @@
+/** Sends mirror requests to the worker queue, base64-encoded as the Functions host expects. */
+import type { QueueClient } from '@azure/storage-queue';
+import { onceUntilFailure } from '../core/once';
+import { encodeQueueMessage, type QueueMessage } from './requests';
+
+/** The queue service's limit on initial invisibility. */
+const MAX_DELAY_SECONDS = 7 * 24 * 3600;
+
+/** Where the pipeline sends its continuations: the worker queue, or the CLI's own loop. */
+export interface RequestSender {
+  send(message: QueueMessage, delaySeconds?: number): Promise<void>;
+}
+
+export class RequestQueue implements RequestSender {
+  private readonly ensure: () => Promise<unknown>;
+
+  constructor(private readonly queue: QueueClient) {
+    this.ensure = onceUntilFailure(() => this.queue.createIfNotExists());
+  }
+
+  /** Enqueues `message`, invisible for `delaySeconds` (a continuation or a lease wait). */
+  async send(message: QueueMessage, delaySeconds = 0): Promise<void> {
+    await this.ensure();
+    const delay = Math.min(Math.max(0, Math.ceil(delaySeconds)), MAX_DELAY_SECONDS);
+    await this.queue.sendMessage(encodeQueueMessage(message), delay > 0 ? { visibilityTimeout: delay } : {});
+  }
+}

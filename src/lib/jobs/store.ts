@@ -1,0 +1,344 @@
+/**
+ * The job store: one entity per (series, version) in Table Storage, every change ETag-conditional,
+ * and the lease that lets exactly one worker advance a job at a time. The only module that builds
+ * table keys or knows the entity layout.
+ */
+import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
+import { MirrorError, type ErrorCode } from '../core/errors';
+import { isSeriesName, isStemcellVersion, toGalleryVersion } from '../core/names';
+import { onceUntilFailure } from '../core/once';
+
+export const JOB_STATUSES = [
+  'queued',
+  'running',
+  'waiting',
+  'succeeded',
+  'skipped',
+  'staged',
+  'failed',
+] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL: ReadonlySet<JobStatus> = new Set(['succeeded', 'skipped', 'staged', 'failed']);
+
+export type JobStage =
+  'queued' | 'resolve' | 'check' | 'transfer' | 'publish' | 'replicate' | 'notify' | 'cleanup' | 'done';
+
+export type NotifyState = 'off' | 'pending' | 'sending' | 'sent' | 'failed';
+
+/** Everything the pipeline keeps between invocations. Plain data; `etag` is the row's version. */
+export interface Job {
+  series: string;
+  version: string;
+  galleryVersion: string;
+  status: JobStatus;
+  stage: JobStage;
+  attempts: number;
+  force: boolean;
+  reason: string | undefined;
+  // resolved release
+  downloadUrl: string | undefined;
+  downloadTotalBytes: number | undefined;
+  archiveSha256: string | undefined;
+  archiveSha1: string | undefined;
+  // transfer progress (the checkpoint)
+  downloadedBytes: number;
+  vhdBytes: number | undefined;
+  uploadedBytes: number;
+  skippedZeroBytes: number;
+  watermark: number;
+  passes: number;
+  /** Bytes sent by Put Page over all passes; above the VHD's non-zero bytes only by re-uploads. */
+  sentBytes: number;
+  blobName: string | undefined;
+  // verified content
+  imageSha256: string | undefined;
+  imageSha1: string | undefined;
+  /** stemcell.MF cloud_properties as JSON (small). */
+  cloudProperties: string | undefined;
+  // publishing
+  definitionName: string | undefined;
+  pollerState: string | undefined;
+  galleryImageVersionId: string | undefined;
+  // notification
+  notify: NotifyState;
+  notifyError: string | undefined;
+  // outcome
+  errorCode: ErrorCode | undefined;
+  errorMessage: string | undefined;
+  errorPermanent: boolean;
+  leaseOwner: string | undefined;
+  leaseUntil: string | undefined;
+  createdAt: string;
+  updatedAt: string;
+  etag: string;
+}
+
+const MAX_STRING = 30_000;
+
+/** Table keys: both already validated by names.ts, so no '/', '\\', '#', '?' can reach them. */
+function keys(series: string, version: string): { partitionKey: string; rowKey: string } {
+  if (!isSeriesName(series) || !isStemcellVersion(version)) {
+    throw new MirrorError(
+      'INVALID_REQUEST',
+      `invalid job key ${JSON.stringify(series)}/${JSON.stringify(version)}`,
+    );
+  }
+  return { partitionKey: series, rowKey: version };
+}
+
+export function newJob(series: string, version: string, now = new Date()): Omit<Job, 'etag'> {
+  const at = now.toISOString();
+  return {
+    series,
+    version,
+    galleryVersion: toGalleryVersion(version),
+    status: 'queued',
+    stage: 'queued',
+    attempts: 0,
+    force: false,
+    reason: undefined,
+    downloadUrl: undefined,
+    downloadTotalBytes: undefined,
+    archiveSha256: undefined,
+    archiveSha1: undefined,
+    downloadedBytes: 0,
+    vhdBytes: undefined,
+    uploadedBytes: 0,
+    skippedZeroBytes: 0,
+    watermark: 0,
+    passes: 0,
+    sentBytes: 0,
+    blobName: undefined,
+    imageSha256: undefined,
+    imageSha1: undefined,
+    cloudProperties: undefined,
+    definitionName: undefined,
+    pollerState: undefined,
+    galleryImageVersionId: undefined,
+    notify: 'off',
+    notifyError: undefined,
+    errorCode: undefined,
+    errorMessage: undefined,
+    errorPermanent: false,
+    leaseOwner: undefined,
+    leaseUntil: undefined,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
+
+function toEntity(job: Omit<Job, 'etag'>): Entity {
+  const e: Entity = { ...keys(job.series, job.version) };
+  for (const [k, v] of Object.entries(job)) {
+    if (v === undefined || k === 'etag') continue;
+    if (typeof v === 'string' && v.length > MAX_STRING) {
+      throw new MirrorError('INTERNAL', `job field ${k} is too long for Table Storage (${v.length} chars)`);
+    }
+    // Byte counts exceed Int32: store them as doubles (exact up to 2^53).
+    e[k] = typeof v === 'number' && Number.isInteger(v) ? { value: String(v), type: 'Double' } : v;
+  }
+  return e;
+}
+
+function fromEntity(e: TableEntityResult<Record<string, unknown>>): Job {
+  const out: Record<string, unknown> = newJob(String(e.series), String(e.version));
+  for (const [k, def] of Object.entries(out)) {
+    const v = e[k];
+    if (v !== undefined && v !== null) out[k] = typeof def === 'number' ? Number(v) : v;
+  }
+  return { ...(out as Omit<Job, 'etag'>), etag: e.etag };
+}
+
+function isStatus(e: unknown, status: number): boolean {
+  return e instanceof RestError && e.statusCode === status;
+}
+
+/** Thrown when the row changed since it was read: re-read and decide again. */
+export class StaleJobError extends MirrorError {
+  constructor(series: string, version: string) {
+    super('INTERNAL', `job ${series}/${version} was changed by another worker`, { permanent: false });
+    this.name = 'StaleJobError';
+  }
+}
+
+export interface JobPage {
+  jobs: Job[];
+  next: string | undefined;
+}
+
+export class JobStore {
+  private readonly ensureTable: () => Promise<void>;
+
+  constructor(private readonly table: TableClient) {
+    this.ensureTable = onceUntilFailure(() => this.table.createTable());
+  }
+
+  async get(series: string, version: string): Promise<Job | undefined> {
+    await this.ensureTable();
+    const k = keys(series, version);
+    try {
+      return fromEntity(await this.table.getEntity(k.partitionKey, k.rowKey));
+    } catch (e) {
+      if (isStatus(e, 404)) return undefined;
+      throw e;
+    }
+  }
+
+  /** Creates the job, or returns the existing one (created: false) when another request won. */
+  async create(job: Omit<Job, 'etag'>): Promise<{ job: Job; created: boolean }> {
+    await this.ensureTable();
+    try {
+      await this.table.createEntity(toEntity(job));
+      const stored = await this.get(job.series, job.version);
+      if (stored) return { job: stored, created: true };
+    } catch (e) {
+      if (!isStatus(e, 409)) throw e;
+    }
+    const existing = await this.get(job.series, job.version);
+    if (!existing) throw new MirrorError('STORAGE_FAILED', `job ${job.series}/${job.version} vanished`);
+    return { job: existing, created: false };
+  }
+
+  /** Writes `changes` if the row is still at `job.etag`; StaleJobError otherwise. */
+  async update(
+    job: Job,
+    changes: Partial<Omit<Job, 'etag' | 'series' | 'version'>>,
+    now = new Date(),
+  ): Promise<Job> {
+    await this.ensureTable();
+    const { etag, ...rest } = job;
+    const next = { ...rest, ...changes, updatedAt: now.toISOString() };
+    const entity = toEntity(next);
+    // Replace, so that fields set back to undefined are really removed.
+    try {
+      const r = await this.table.updateEntity(entity, 'Replace', { etag });
+      if (r.etag === undefined) throw new MirrorError('STORAGE_FAILED', 'Table Storage returned no ETag');
+      return { ...next, etag: r.etag };
+    } catch (e) {
+      if (isStatus(e, 412) || isStatus(e, 404)) throw new StaleJobError(job.series, job.version);
+      throw e;
+    }
+  }
+
+  /**
+   * Claims the lease for `owner` until now + seconds, writing `changes` in the same update. Returns
+   * the updated job, or the remaining lease in ms of the live owner when someone else holds it.
+   */
+  async claim(
+    job: Job,
+    owner: string,
+    seconds: number,
+    now = new Date(),
+    changes: Partial<Omit<Job, 'etag' | 'series' | 'version'>> = {},
+  ): Promise<{ claimed: true; job: Job } | { claimed: false; remainingMs: number; job: Job }> {
+    const remaining = leaseRemainingMs(job, now);
+    if (job.leaseOwner !== undefined && job.leaseOwner !== owner && remaining > 0) {
+      return { claimed: false, remainingMs: remaining, job };
+    }
+    const until = new Date(now.getTime() + seconds * 1000).toISOString();
+    const claimed = await this.update(
+      job,
+      { ...changes, leaseOwner: owner, leaseUntil: until, attempts: job.attempts + 1 },
+      now,
+    );
+    return { claimed: true, job: claimed };
+  }
+
+  /** Extends the lease (at each checkpoint). StaleJobError if someone took the job. */
+  async renew(job: Job, seconds: number, changes: Partial<Job> = {}, now = new Date()): Promise<Job> {
+    const until = new Date(now.getTime() + seconds * 1000).toISOString();
+    return this.update(job, { ...changes, leaseUntil: until }, now);
+  }
+
+  /** Lets the next message take the job at once. */
+  release(job: Job, changes: Partial<Job> = {}, now = new Date()): Promise<Job> {
+    return this.update(job, { ...changes, leaseOwner: undefined, leaseUntil: undefined }, now);
+  }
+
+  /**
+   * Jobs newest first, optionally filtered; `next` is an opaque cursor. The table is small (one row
+   * per stemcell version ever requested), so filtering and ordering happen here.
+   */
+  async list(
+    filter: { series?: string; status?: JobStatus; limit?: number; next?: string } = {},
+  ): Promise<JobPage> {
+    await this.ensureTable();
+    const limit = Math.min(Math.max(filter.limit ?? 50, 1), 200);
+    const clauses: string[] = [];
+    if (filter.series !== undefined) {
+      keys(filter.series, '0');
+      clauses.push(`PartitionKey eq '${filter.series}'`);
+    }
+    if (filter.status !== undefined) {
+      if (!JOB_STATUSES.includes(filter.status))
+        throw new MirrorError('INVALID_REQUEST', `unknown status ${filter.status}`);
+      clauses.push(`status eq '${filter.status}'`);
+    }
+    const all: Job[] = [];
+    const iter = this.table.listEntities<Record<string, unknown>>({
+      queryOptions: clauses.length ? { filter: clauses.join(' and ') } : {},
+    });
+    for await (const e of iter) all.push(fromEntity(e));
+    all.sort(
+      (a, b) =>
+        b.createdAt.localeCompare(a.createdAt) ||
+        a.series.localeCompare(b.series) ||
+        b.version.localeCompare(a.version),
+    );
+    const start = filter.next === undefined ? 0 : decodeCursor(filter.next);
+    const page = all.slice(start, start + limit);
+    return { jobs: page, next: start + limit < all.length ? encodeCursor(start + limit) : undefined };
+  }
+}
+
+function encodeCursor(offset: number): string {
+  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url');
+}
+
+function decodeCursor(next: string): number {
+  try {
+    const v = (JSON.parse(Buffer.from(next, 'base64url').toString('utf8')) as { o?: unknown }).o;
+    if (typeof v === 'number' && Number.isInteger(v) && v >= 0) return v;
+  } catch {
+    // fall through
+  }
+  throw new MirrorError('INVALID_REQUEST', 'the "next" cursor is not one this service issued');
+}
+
+export function leaseRemainingMs(job: Job, now = new Date()): number {
+  if (job.leaseUntil === undefined) return 0;
+  return Math.max(0, Date.parse(job.leaseUntil) - now.getTime());
+}
+
+/** The public JSON of a job (DESIGN §3), with a percentage for people. */
+export function jobView(job: Job): Record<string, unknown> {
+  const pct =
+    job.status === 'succeeded' || job.status === 'staged' || job.status === 'skipped'
+      ? 100
+      : job.vhdBytes
+        ? Math.min(99, Math.floor((job.watermark / job.vhdBytes) * 100))
+        : 0;
+  return {
+    series: job.series,
+    version: job.version,
+    galleryVersion: job.galleryVersion,
+    status: job.status,
+    stage: job.stage,
+    attempts: job.attempts,
+    progress: {
+      downloadedBytes: job.downloadedBytes,
+      downloadTotalBytes: job.downloadTotalBytes ?? 0,
+      vhdBytes: job.vhdBytes ?? 0,
+      uploadedBytes: job.uploadedBytes,
+      skippedZeroBytes: job.skippedZeroBytes,
+      percent: pct,
+    },
+    ...(job.galleryImageVersionId ? { galleryImageVersionId: job.galleryImageVersionId } : {}),
+    ...(job.errorCode ? { error: { code: job.errorCode, message: job.errorMessage ?? '' } } : {}),
+    notification: { status: job.notify, ...(job.notifyError ? { error: job.notifyError } : {}) },
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+  };
+}
