@@ -6,11 +6,13 @@ import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import { loadConfig, type Config } from './lib/config/config';
 import { isMirrorError, toErrorInfo } from './lib/core/errors';
-import { jobView, TERMINAL, type Job } from './lib/jobs/store';
+import { TERMINAL, type Job } from './lib/jobs/job';
+import { jobView } from './lib/jobs/view';
 import { createLogger, type Logger, type LogLevel } from './lib/core/log';
 import { compareVersions, toGalleryVersion } from './lib/core/names';
 import { runMirror, type RunOutcome } from './lib/mirror/runner';
 import type { RequestSender } from './lib/jobs/request-queue';
+import { imageDefinitionCandidates } from './lib/stemcell/cpi-image';
 import { parseRequest, type QueueMessage } from './lib/jobs/requests';
 import { createServices, type Services } from './lib/mirror/services';
 import type { TransferCheckpoint } from './lib/mirror/transfer-pass';
@@ -242,9 +244,15 @@ async function versions(args: string[], io: Io): Promise<number> {
   const series = parseRequest({ series: positionals[0] }).series;
   const { services, config } = setup(io, values.verbose === true);
   const releases = await services.boshio.listReleases(series);
-  const definition = config.gallery?.imageName ?? series;
-  const inGallery = services.gallery ? await services.gallery.listVersions(definition) : [];
-  const byName = new Map(inGallery.map((v) => [v.name, v]));
+  // The definitions this series' stemcells are published into, named as publishing names them.
+  const definitions = imageDefinitionCandidates(series, config.gallery?.imageName);
+  const found = services.gallery
+    ? await Promise.all(
+        definitions.map(async (d) => ({ d, versions: await services.gallery!.listVersions(d) })),
+      )
+    : [];
+  const definition = found.find((f) => f.versions.length > 0)?.d ?? definitions[0]!;
+  const byName = new Map(found.flatMap((f) => f.versions).map((v) => [v.name, v]));
   const rows = releases.map((r) => {
     const gv = toGalleryVersion(r.version);
     const v = byName.get(gv);
@@ -259,7 +267,7 @@ async function versions(args: string[], io: Io): Promise<number> {
   for (const v of byName.values())
     rows.push({ version: v.name, galleryVersion: v.name, boshIo: false, gallery: v.provisioningState });
   rows.sort((a, b) => compareVersions(b.galleryVersion, a.galleryVersion));
-  if (values.json) io.out(JSON.stringify({ series, definition, versions: rows }, null, 2));
+  if (values.json) io.out(JSON.stringify({ series, definition, definitions, versions: rows }, null, 2));
   else
     io.out(
       table(

@@ -4,20 +4,21 @@ import { toErrorInfo } from '../lib/core/errors';
 import { POISON_QUEUE } from '../lib/azure/storage-clients';
 import { failPoisoned } from '../lib/mirror/poison';
 import { parseQueueMessage } from '../lib/jobs/requests';
-import { contextLogger, services } from './runtime';
+import { inInvocation, services } from './runtime';
 
 export async function mirrorPoison(message: unknown, context: InvocationContext): Promise<void> {
-  const log = contextLogger(context);
-  let request;
-  try {
-    request = parseQueueMessage(message);
-  } catch (e) {
-    log.error('poison.bad-message', { error: toErrorInfo(e) });
-    return;
-  }
-  await failPoisoned(request, {
-    ...services(log),
-    log: log.child({ series: request.series, version: request.version }),
+  return inInvocation(context, {}, async (log) => {
+    let request;
+    try {
+      request = parseQueueMessage(message);
+    } catch (e) {
+      log.error('poison.bad-message', { error: toErrorInfo(e) });
+      return;
+    }
+    await failPoisoned(request, {
+      ...services(log),
+      log: log.child({ series: request.series, version: request.version }),
+    });
   });
 }
 

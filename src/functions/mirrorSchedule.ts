@@ -1,11 +1,12 @@
 /** Timer: asks for the newest version(s) of every configured series. */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { scheduleRequests } from '../lib/mirror/schedule';
-import { contextLogger, services } from './runtime';
+import { inInvocation, services } from './runtime';
 
 export async function mirrorSchedule(_timer: Timer, context: InvocationContext): Promise<void> {
-  const log = contextLogger(context);
-  await scheduleRequests({ ...services(log), log });
+  return inInvocation(context, {}, async (log) => {
+    await scheduleRequests({ ...services(log), log });
+  });
 }
 
 app.timer('mirrorSchedule', {

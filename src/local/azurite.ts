@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
+import { devStorageConnectionString } from '../lib/config/dev-storage';
 
 export interface AzuriteOptions {
   /** A folder for disk persistence (survives a restart); in memory when absent. */
@@ -25,9 +26,6 @@ export interface Azurite {
   kill(): Promise<void>;
 }
 
-const ACCOUNT = 'devstoreaccount1';
-const KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
-
 export function isListening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = connect({ port, host: '127.0.0.1' });
@@ -37,15 +35,6 @@ export function isListening(port: number): Promise<boolean> {
     });
     sock.once('error', () => resolve(false));
   });
-}
-
-export function azuriteConnectionString(ports: { blob: number; queue: number; table: number }): string {
-  const base = 'http://127.0.0.1';
-  return (
-    `DefaultEndpointsProtocol=http;AccountName=${ACCOUNT};AccountKey=${KEY};` +
-    `BlobEndpoint=${base}:${ports.blob}/${ACCOUNT};QueueEndpoint=${base}:${ports.queue}/${ACCOUNT};` +
-    `TableEndpoint=${base}:${ports.table}/${ACCOUNT};`
-  );
 }
 
 function azuriteMain(): string {
@@ -139,7 +128,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     clearTimeout(timer);
   };
   return {
-    connectionString: azuriteConnectionString(ports),
+    connectionString: devStorageConnectionString(ports),
     ports,
     pid: child.pid ?? 0,
     stop: () => end('SIGTERM'),

@@ -7,23 +7,21 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../lib/config/config';
 import { toErrorInfo } from '../lib/core/errors';
 import { createLogger, stdoutSink } from '../lib/core/log';
-import { azuriteConnectionString, isListening, startAzurite, type Azurite } from './azurite';
+import { DEV_STORAGE, DEV_STORAGE_PORTS, devStorageConnectionString } from '../lib/config/dev-storage';
+import { isListening, startAzurite, type Azurite } from './azurite';
 import { startLocalHost } from './host';
 import { applyLocalSettings } from './local-settings';
 
-const DEV_STORAGE = 'UseDevelopmentStorage=true';
-/** The ports development storage means, as Core Tools and the SDKs assume them. */
-const STANDARD_PORTS = { blob: 10000, queue: 10001, table: 10002 };
 const log = createLogger(stdoutSink, { component: 'host' });
 
 /** Development storage: an Azurite already on the standard ports, or one of our own persisted in .azurite/. */
 async function ensureStorage(env: NodeJS.ProcessEnv, projectDir: string): Promise<Azurite | undefined> {
   const current = env.AzureWebJobsStorage?.trim();
   if (current && current !== DEV_STORAGE) return undefined;
-  const up = await Promise.all(Object.values(STANDARD_PORTS).map(isListening));
+  const up = await Promise.all(Object.values(DEV_STORAGE_PORTS).map(isListening));
   if (up.every(Boolean)) {
-    log.info('azurite.reused', { ports: STANDARD_PORTS });
-    env.AzureWebJobsStorage = azuriteConnectionString(STANDARD_PORTS);
+    log.info('azurite.reused', { ports: DEV_STORAGE_PORTS });
+    env.AzureWebJobsStorage = devStorageConnectionString(DEV_STORAGE_PORTS);
     return undefined;
   }
   if (up.some(Boolean)) {
@@ -32,8 +30,8 @@ async function ensureStorage(env: NodeJS.ProcessEnv, projectDir: string): Promis
     );
   }
   const location = join(projectDir, '.azurite');
-  const azurite = await startAzurite({ location, ports: STANDARD_PORTS });
-  log.info('azurite.started', { ports: STANDARD_PORTS, location: '.azurite' });
+  const azurite = await startAzurite({ location, ports: DEV_STORAGE_PORTS });
+  log.info('azurite.started', { ports: DEV_STORAGE_PORTS, location: '.azurite' });
   env.AzureWebJobsStorage = azurite.connectionString;
   return azurite;
 }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/lib/jobs/store';
+import type { Job } from '../../src/lib/jobs/job';
 import { listPageRanges } from '../../src/lib/azure/pageblob';
 import { encodeQueueMessage } from '../../src/lib/jobs/requests';
 import { startAzurite } from '../../src/local/azurite';

@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_TABLE } from '../../src/lib/azure/storage-clients';
-import type { Job } from '../../src/lib/jobs/store';
+import type { Job } from '../../src/lib/jobs/job';
 import { closedPort } from '../support/ports';
 import type { LocalHost } from '../../src/local/host';
 import { makeStemcell } from '../support/stemcell-fixture';
@@ -442,4 +442,28 @@ describe('POST /api/mirror when bosh.io cannot be reached', () => {
     expect(a.status).toBe(503);
     expect(errorOf(a).code).toBe('UPSTREAM_UNAVAILABLE');
   });
+});
+
+describe('POST /api/mirror during a storage outage', () => {
+  /** The world's connection string with one service's endpoint on a port where nothing listens. */
+  async function withoutService(service: 'Table' | 'Queue'): Promise<string> {
+    const closed = await closedPort();
+    return world.azurite.connectionString.replace(
+      new RegExp(`${service}Endpoint=http://127\\.0\\.0\\.1:\\d+`),
+      `${service}Endpoint=http://127.0.0.1:${closed}`,
+    );
+  }
+
+  for (const service of ['Table', 'Queue'] as const) {
+    it(`answers 503 STORAGE_FAILED when the ${service.toLowerCase()} service cannot be reached`, async () => {
+      const cs = await withoutService(service);
+      expect(cs).not.toBe(world.azurite.connectionString);
+      await startHost(true, { AzureWebJobsStorage: cs });
+      const a = await post({ series: SERIES, version: '1.680' });
+      expect(a.status).toBe(503);
+      expect(errorOf(a).code).toBe('STORAGE_FAILED');
+      expect(errorOf(a).message).not.toMatch(/AccountKey|sig=/);
+      expect(await queued()).not.toContainEqual(expect.objectContaining({ version: '1.680' }));
+    });
+  }
 });

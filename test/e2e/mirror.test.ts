@@ -3,6 +3,7 @@
  * pulling from a real queue in Azurite, the real SDK clients talking to the strict fakes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { main, type Io } from '../../src/cli';
 import type { LogLevel } from '../../src/lib/core/log';
 import type { LocalHost } from '../../src/local/host';
 import { GITHUB_TOKEN, NO_GALLERY, SERIES, postMirror, startWorld, type World } from '../support/world';
@@ -130,6 +131,44 @@ describe('mirror end to end', () => {
     const skipped = await world.waitForJob('1.651', (j) => j.status === 'skipped' || j.status === 'failed');
     expect(skipped.status).toBe('skipped');
     expect(world.boshio.requests.filter((r) => r.path.startsWith('/d/')).length).toBe(before);
+  });
+
+  it('names a gen2 definition one way everywhere: published, then skipped without a transfer, and listed', async () => {
+    const fx = await world.addStemcell('1.660', { vhdMiB: 8, cloudProperties: { generation: 'gen2' } });
+    const h = await startHost();
+    expect((await post(h, { series: SERIES, version: '1.660' })).status).toBe(202);
+    const published = await world.waitForJob(
+      '1.660',
+      (j) => j.status === 'succeeded' || j.status === 'failed',
+    );
+    expect(published.errorMessage).toBeUndefined();
+    expect(published.definitionName).toBe(`${SERIES}-gen2`);
+    expect(world.arm.version(`${SERIES}-gen2`, '1.660.0')).toBeDefined();
+    expect(world.arm.version(SERIES, '1.660.0')).toBeUndefined();
+
+    // A new request for the same archive finds it under the gen2 definition before any download.
+    const downloads = world.boshio.requests.filter((r) => r.path.startsWith('/d/')).length;
+    await world.jobs.update((await world.jobs.get(SERIES, '1.660'))!, {
+      status: 'failed',
+      errorPermanent: false,
+    });
+    expect((await post(h, { series: SERIES, version: '1.660' })).status).toBe(202);
+    const again = await world.waitForJob('1.660', (j) => j.status === 'skipped' || j.status === 'failed');
+    expect(again.status).toBe('skipped');
+    expect(again.definitionName).toBe(`${SERIES}-gen2`);
+    expect(world.boshio.requests.filter((r) => r.path.startsWith('/d/')).length).toBe(downloads);
+
+    // The CLI's versions finds it there too.
+    const out: string[] = [];
+    const io: Io = { out: (t) => out.push(t), err: () => undefined, isTTY: false, env: world.env() };
+    expect(await main(['versions', SERIES, '--json'], io)).toBe(0);
+    const listed = JSON.parse(out.join('\n')) as {
+      definitions: string[];
+      versions: Array<{ version: string; gallery: string }>;
+    };
+    expect(listed.definitions).toEqual([SERIES, `${SERIES}-gen2`]);
+    expect(listed.versions.find((v) => v.version === '1.660')?.gallery).toBe('Succeeded');
+    expect(fx.manifestText).toContain('generation: gen2');
   });
 
   it('ends staged, blob kept byte for byte, when no gallery is configured', async () => {

@@ -5,7 +5,7 @@
  * function files, against Azurite and the fake bosh.io.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/lib/jobs/store';
+import type { Job } from '../../src/lib/jobs/job';
 import type { LogLevel } from '../../src/lib/core/log';
 import type { LocalHost } from '../../src/local/host';
 import { NO_GALLERY, SERIES, startWorld, type World } from '../support/world';

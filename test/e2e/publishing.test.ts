@@ -5,7 +5,7 @@
 import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_TABLE } from '../../src/lib/azure/storage-clients';
-import type { Job } from '../../src/lib/jobs/store';
+import type { Job } from '../../src/lib/jobs/job';
 import type { LogLevel } from '../../src/lib/core/log';
 import { GITHUB_TOKEN, SERIES, postMirror, startWorld, type World } from '../support/world';
 

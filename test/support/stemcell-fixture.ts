@@ -29,6 +29,8 @@ export interface StemcellFixtureOptions {
   wrongManifestSha1?: boolean;
   /** Cut the outer tgz at this share of its length (0 < x < 1). */
   truncateAt?: number;
+  /** Extra stemcell.MF `cloud_properties` lines, e.g. `{ generation: 'gen2' }`. */
+  cloudProperties?: Record<string, string>;
   /** Variations of `image`'s content. */
   imageContent?: 'twoVhds' | 'noVhd' | 'nested';
 }
@@ -181,7 +183,16 @@ export function tarBytes(files: TarFile[], opts: { pax?: boolean } = {}): Buffer
   return Buffer.concat(parts);
 }
 
-export function manifestYaml(m: { series: string; version: string; sha1: string; diskMiB: number }): string {
+export function manifestYaml(m: {
+  series: string;
+  version: string;
+  sha1: string;
+  diskMiB: number;
+  cloudProperties?: Record<string, string>;
+}): string {
+  const extra = Object.entries(m.cloudProperties ?? {})
+    .map(([k, v]) => `  ${k}: ${v}\n`)
+    .join('');
   const os = m.series.replace(/^bosh-[a-z0-9]+-[a-z0-9]+-/, '').replace(/-go_agent$/, '');
   return `---
 name: ${m.series}
@@ -204,7 +215,7 @@ cloud_properties:
   os_distro: ${os.split('-')[0]}
   architecture: x86_64
   root_device_name: "/dev/sda1"
-`;
+${extra}`;
 }
 
 const sha = (alg: string, b: Buffer): string => createHash(alg).update(b).digest('hex');
@@ -242,6 +253,7 @@ export function makeStemcell(opts: StemcellFixtureOptions = {}): StemcellFixture
     version,
     sha1: opts.wrongManifestSha1 ? sha('sha1', Buffer.from('something else')) : imageSha1,
     diskMiB: vhdMiB,
+    cloudProperties: opts.cloudProperties,
   });
   const manifest: TarFile = { name: 'stemcell.MF', data: Buffer.from(manifestText) };
   const packages: TarFile = {

@@ -10,6 +10,7 @@ import type * as ArmCompute from '@azure/arm-compute';
 import type { ComputeManagementClient, GalleryImage, GalleryImageVersion } from '@azure/arm-compute';
 import type { TokenCredential } from '@azure/identity';
 import type { GalleryConfig } from '../config/config';
+import { azureFault, hasStatus, isRestError, isTransientRestError } from '../core/azure-errors';
 import { MirrorError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
 import type { ImageDefinitionSpec } from '../stemcell/cpi-image';
@@ -54,46 +55,22 @@ const IN_PROGRESS = new Set(['Creating', 'Updating', 'Deleting', 'Migrating']);
 
 // --- errors ------------------------------------------------------------------------------------
 
-interface RestErrorLike {
-  name: string;
-  message: string;
-  statusCode?: number;
-  code?: string;
-  details?: unknown;
-}
-
-function isRestError(e: unknown): e is RestErrorLike {
-  return e instanceof Error && e.name === 'RestError';
-}
-
 /**
  * 403 on an operation-status URL: it sits at subscription scope, where a gallery-scoped role may
  * not reach. It says nothing about the operation, whose resource's provisioningState tells instead.
  */
 function isForbidden(e: unknown): boolean {
-  return isRestError(e) && e.statusCode === 403;
-}
-
-/** Azure's own `{ code, message }` of a failed request. */
-function azureError(e: RestErrorLike): { code: string; message: string } {
-  const detail = (e.details as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
-  const code = typeof detail?.code === 'string' ? detail.code : (e.code ?? `HTTP${e.statusCode ?? ''}`);
-  const message = typeof detail?.message === 'string' ? detail.message : e.message;
-  return { code, message };
-}
-
-function isTransientStatus(status: number | undefined): boolean {
-  return status === undefined || status === 408 || status === 429 || status >= 500;
+  return hasStatus(e, 403);
 }
 
 /** Our error for anything a gallery call threw: 409 a conflict, other 4xx permanent, the rest retried. */
 export function toGalleryError(e: unknown, what: string): MirrorError {
   if (e instanceof MirrorError) return e;
   if (isRestError(e)) {
-    const { code, message } = azureError(e);
+    const { code, message } = azureFault(e);
     const text = `${what}: Azure answered ${e.statusCode ?? 'no status'} ${code}: ${message}`;
     if (e.statusCode === 409) return new MirrorError('GALLERY_CONFLICT', text, { cause: e });
-    return new MirrorError('GALLERY_FAILED', text, { permanent: !isTransientStatus(e.statusCode), cause: e });
+    return new MirrorError('GALLERY_FAILED', text, { permanent: !isTransientRestError(e), cause: e });
   }
   const message = e instanceof Error ? e.message : String(e);
   return new MirrorError('GALLERY_FAILED', `${what}: ${message}`, { permanent: false, cause: e });
@@ -103,7 +80,10 @@ const LRO_FAILED = /^The long-running operation has failed\. ([^.\s]+)\. ([\s\S]
 
 /** The Azure error of an operation that ended Failed (core-lro folds it into its message). */
 function operationError(e: unknown): { code: string; message: string } {
-  if (isRestError(e)) return azureError(e);
+  if (isRestError(e)) {
+    const { code, message } = azureFault(e);
+    return { code, message };
+  }
   const text = e instanceof Error ? e.message : String(e);
   const m = LRO_FAILED.exec(text);
   return m ? { code: m[1]!, message: m[2]! } : { code: 'OperationFailed', message: text };
@@ -213,7 +193,7 @@ export class GalleryPublisher {
       }
       const id = existing.identifier;
       if (id && (id.publisher !== spec.publisher || id.offer !== spec.offer || id.sku !== spec.sku)) {
-        this.log.warn('gallery.definition.identifier-differs', {
+        this.log.warn('gallery.definition-identifier-differs', {
           definition: spec.name,
           existing: `${id.publisher}/${id.offer}/${id.sku}`,
           wanted: `${spec.publisher}/${spec.offer}/${spec.sku}`,
@@ -221,7 +201,7 @@ export class GalleryPublisher {
       }
       return;
     }
-    this.log.info('gallery.definition.create', { definition: spec.name });
+    this.log.info('gallery.definition-create', { definition: spec.name });
     const body: GalleryImage = {
       location: this.gallery.region,
       description: 'BOSH stemcell mirrored from bosh.io',
@@ -269,7 +249,7 @@ export class GalleryPublisher {
     try {
       return await this.client.galleryImages.get(this.rg, this.name, definition);
     } catch (e) {
-      if (isRestError(e) && e.statusCode === 404) return undefined;
+      if (hasStatus(e, 404)) return undefined;
       throw toGalleryError(e, `Reading the ${what}`);
     }
   }
@@ -280,7 +260,7 @@ export class GalleryPublisher {
         await this.client.galleryImageVersions.get(this.rg, this.name, definition, version),
       );
     } catch (e) {
-      if (isRestError(e) && e.statusCode === 404) return undefined;
+      if (hasStatus(e, 404)) return undefined;
       throw toGalleryError(e, `Reading image version ${definition}/${version}`);
     }
   }
@@ -297,7 +277,7 @@ export class GalleryPublisher {
         out.push(toVersionInfo(v));
       }
     } catch (e) {
-      if (isRestError(e) && e.statusCode === 404) return [];
+      if (hasStatus(e, 404)) return [];
       throw toGalleryError(e, `Listing image versions of ${definition}`);
     }
     return out;
@@ -330,7 +310,7 @@ export class GalleryPublisher {
         },
       },
     };
-    this.log.info('gallery.version.create', {
+    this.log.info('gallery.version-create', {
       definition,
       version: name,
       excludeFromLatest: p.excludeFromLatest,
@@ -361,7 +341,7 @@ export class GalleryPublisher {
       try {
         await poller.poll();
       } catch (e) {
-        if (isRestError(e) && isTransientStatus(e.statusCode)) throw toGalleryError(e, what);
+        if (isRestError(e) && isTransientRestError(e)) throw toGalleryError(e, what);
         if (isForbidden(e)) return this.pollVersionByState(saved, state);
         if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw toGalleryError(e, what);
         return { status: 'failed', error: operationError(e) };
@@ -382,7 +362,7 @@ export class GalleryPublisher {
   }
 
   async beginDeleteVersion(definition: string, version: string): Promise<string> {
-    this.log.info('gallery.version.delete', { definition, version });
+    this.log.info('gallery.version-delete', { definition, version });
     const poller = this.client.galleryImageVersions.delete(this.rg, this.name, definition, version);
     try {
       await poller.submitted();

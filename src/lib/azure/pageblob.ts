@@ -4,7 +4,8 @@
  * in flight. The write callback is held while the window is full, so a slow blob slows the download.
  */
 import { Writable } from 'node:stream';
-import { RestError, type PageBlobClient } from '@azure/storage-blob';
+import type { PageBlobClient } from '@azure/storage-blob';
+import { hasStatus, storageError } from '../core/azure-errors';
 import { MirrorError } from '../core/errors';
 
 /** Put Page requests in flight at once (the benchmark's upload floor uses the same). */
@@ -48,11 +49,6 @@ const FOOTER = 512;
 interface Op {
   start: number;
   done: boolean;
-}
-
-function storageFailed(what: string, e: unknown): MirrorError {
-  const detail = e instanceof Error ? e.message : String(e);
-  return new MirrorError('STORAGE_FAILED', `${what}: ${detail}`, { cause: e });
 }
 
 /** The blob's written ranges, sorted and merged (Azurite lists adjacent ranges separately). */
@@ -203,8 +199,7 @@ export class SparsePageWriter extends Writable {
           return;
         }
       } catch (e) {
-        if (!(e instanceof RestError && e.statusCode === 404))
-          throw storageFailed('Reading the staged blob failed', e);
+        if (!hasStatus(e, 404)) throw storageError(e, 'Reading the staged blob failed');
       }
       // Whatever was there is gone once the blob is created anew: nothing can be skipped.
       this.resume = undefined;
@@ -213,7 +208,7 @@ export class SparsePageWriter extends Writable {
       // Create replaces an existing blob, so no stale page survives in a range this pass skips.
       await this.blob.create(this.size);
     } catch (e) {
-      throw storageFailed('Creating the page blob failed', e);
+      throw storageError(e, 'Creating the page blob failed');
     }
   }
 
@@ -352,7 +347,7 @@ export class SparsePageWriter extends Writable {
         }
       },
       (e: unknown) => {
-        this.failure ??= storageFailed(`${buf ? 'Put Page' : 'Clear Pages'} at ${start}+${len} failed`, e);
+        this.failure ??= storageError(e, `${buf ? 'Put Page' : 'Clear Pages'} at ${start}+${len} failed`);
       },
     );
     const tracked: Promise<void> = settle.finally(() => {

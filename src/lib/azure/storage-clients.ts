@@ -7,6 +7,8 @@ import { TableClient } from '@azure/data-tables';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import type { Config } from '../config/config';
+import { hasStatus, storageError } from '../core/azure-errors';
+import type { Logger } from '../core/log';
 import { isLoopbackHost } from '../config/config';
 
 export const REQUEST_QUEUE = 'stemcell-mirror-requests';
@@ -50,4 +52,19 @@ export function vhdContainer(config: Config, credential: () => TokenCredential):
       ? BlobServiceClient.fromConnectionString(s.connectionString)
       : new BlobServiceClient(s.blobServiceUrl, credential());
   return service.getContainerClient(config.container);
+}
+
+/**
+ * Makes sure the VHD container exists. The infra creates it and the app's role may not create
+ * containers (Storage Blob Data Contributor may; a narrower custom role may not): a 403 here is
+ * logged and the transfer goes on, and the first Put Page tells whether the container is really
+ * there.
+ */
+export async function ensureContainer(container: ContainerClient, log: Logger): Promise<void> {
+  try {
+    await container.createIfNotExists();
+  } catch (e) {
+    if (!hasStatus(e, 403)) throw storageError(e, `Creating container ${container.containerName} failed`);
+    log.warn('storage.container-create-forbidden', { container: container.containerName });
+  }
 }

@@ -202,9 +202,9 @@ export class BoshIoClient {
     body.forEach((raw: unknown, index) => {
       const r = parseEntry(series, raw);
       if (typeof r === 'string') {
-        this.log.warn('boshio.entry_skipped', { series, index, reason: r });
+        this.log.warn('boshio.entry-skipped', { series, index, reason: r });
       } else if (seen.has(r.version)) {
-        this.log.warn('boshio.entry_skipped', { series, index, reason: `duplicate version ${r.version}` });
+        this.log.warn('boshio.entry-skipped', { series, index, reason: `duplicate version ${r.version}` });
       } else {
         seen.add(r.version);
         out.push(r);
@@ -285,7 +285,7 @@ export class BoshIoClient {
         retry,
         hooks: {
           beforeRetry: [
-            (e, n) => this.log.warn('boshio.api_retry', { series, attempt: n, error: describe(e) }),
+            (e, n) => this.log.warn('boshio.api-retry', { series, attempt: n, error: describe(e) }),
           ],
           beforeRedirect: [(o) => void assertAllowedUrl(o.url as URL, this.apiHosts, 'UPSTREAM_UNAVAILABLE')],
         },
@@ -540,7 +540,7 @@ class ResumableDownload extends Readable {
       return;
     }
     const delay = backoff(this.p.retryBaseMs, this.failures);
-    this.p.log.warn('boshio.download_resume', {
+    this.p.log.warn('boshio.download-resume', {
       host: this.p.url.host,
       receivedBytes: this.received,
       totalBytes: this.total,

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import type { BlockBlobClient } from '@azure/storage-blob';
-import { RestError } from '@azure/storage-blob';
+import { hasStatus, storageError } from '../core/azure-errors';
 import type { Logger } from '../core/log';
 
 export interface DownloadCacheOptions {
@@ -56,7 +56,7 @@ export class DownloadCache {
         this.committedBytes += b.size;
       }
     } catch (e) {
-      if (!(e instanceof RestError && e.statusCode === 404)) throw e;
+      if (!hasStatus(e, 404)) throw storageError(e, 'Reading the download cache failed');
     }
     if (this.o.size !== undefined && this.committedBytes > this.o.size) this.committedBytes = 0;
     return this.committedBytes;
@@ -92,8 +92,12 @@ export class DownloadCache {
   private async *read(signal: AbortSignal): AsyncGenerator<Buffer> {
     const cached = this.committedBytes;
     if (cached > 0) {
-      const r = await this.o.blob.download(0, cached, { abortSignal: signal });
-      for await (const chunk of r.readableStreamBody as AsyncIterable<Buffer>) yield chunk;
+      try {
+        const r = await this.o.blob.download(0, cached, { abortSignal: signal });
+        for await (const chunk of r.readableStreamBody as AsyncIterable<Buffer>) yield chunk;
+      } catch (e) {
+        throw storageError(e, 'Reading the cached download failed');
+      }
     }
     if (this.o.size !== undefined && cached >= this.o.size) return;
     if (this.o.record === false) {
@@ -109,7 +113,9 @@ export class DownloadCache {
       pendingBytes = 0;
       const id = blockId(index++);
       await this.serially(async () => {
-        await this.o.blob.stageBlock(id, data, data.length);
+        await this.o.blob.stageBlock(id, data, data.length).catch((e: unknown) => {
+          throw storageError(e, 'Staging a block of the download cache failed');
+        });
         this.staged.push([id, data.length]);
       });
     };
@@ -154,7 +160,9 @@ export class DownloadCache {
     const staged = this.staged;
     this.staged = [];
     const ids = [...this.committed, ...staged.map(([id]) => id)];
-    await this.o.blob.commitBlockList(ids);
+    await this.o.blob.commitBlockList(ids).catch((e: unknown) => {
+      throw storageError(e, 'Committing the download cache failed');
+    });
     this.committed = ids;
     this.committedBytes += staged.reduce((n, [, bytes]) => n + bytes, 0);
     this.o.log.info('download-cache.committed', { cachedBytes: this.committedBytes });
@@ -162,6 +170,8 @@ export class DownloadCache {
 
   async discard(): Promise<void> {
     this.staged = [];
-    await this.o.blob.deleteIfExists();
+    await this.o.blob.deleteIfExists().catch((e: unknown) => {
+      throw storageError(e, 'Deleting the download cache failed');
+    });
   }
 }

@@ -4,6 +4,7 @@
  */
 import { Cron } from 'croner';
 import { MirrorError } from '../core/errors';
+import { DEV_STORAGE, devStorageConnectionString } from './dev-storage';
 import { parseTimeSpan, readHostJson } from './host-json';
 import { isAzureSeries } from '../core/names';
 
@@ -106,12 +107,7 @@ export const BOSH_IO_DOWNLOAD_HOSTS = [
 ];
 
 const DEFAULT_FUNCTION_TIMEOUT_SECONDS = 30 * 60;
-const DEV_STORAGE = 'UseDevelopmentStorage=true';
-const AZURITE_CONNECTION_STRING =
-  'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;' +
-  'AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;' +
-  'BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;' +
-  'TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;';
+const AZURITE_CONNECTION_STRING = devStorageConnectionString();
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const RESOURCE_GROUP = /^[-\w._()]{1,90}$/;

@@ -75,14 +75,18 @@ export const silentLogger: Logger = createLogger(() => undefined);
 
 const current = new AsyncLocalStorage<Logger>();
 
-/** Makes `log` the logger of everything this invocation does from here on (its async continuations). */
-export function enterLogger(log: Logger): void {
-  current.enterWith(log);
+/**
+ * Runs `fn` with `log` as the logger of everything it does, its async continuations included, and of
+ * nothing else: the scope ends with `fn` (AsyncLocalStorage.run), so a later invocation on the same
+ * async path never inherits it.
+ */
+export function runWithLogger<T>(log: Logger, fn: () => T): T {
+  return current.run(log, fn);
 }
 
 /**
  * A logger for long-lived clients shared by invocations: each line goes to the logger of the
- * invocation it happens in (see enterLogger), or to `fallback` outside any.
+ * invocation it happens in (see runWithLogger), or to `fallback` outside any.
  */
 export function ambientLogger(fallback: Logger, fields: LogFields = {}): Logger {
   const pick = (): Logger => current.getStore() ?? fallback;

@@ -1,5 +1,6 @@
 /** Sends mirror requests to the worker queue, base64-encoded as the Functions host expects. */
 import type { QueueClient } from '@azure/storage-queue';
+import { storageError } from '../core/azure-errors';
 import { onceUntilFailure } from '../core/once';
 import { encodeQueueMessage, type QueueMessage } from './requests';
 
@@ -15,13 +16,24 @@ export class RequestQueue implements RequestSender {
   private readonly ensure: () => Promise<unknown>;
 
   constructor(private readonly queue: QueueClient) {
-    this.ensure = onceUntilFailure(() => this.queue.createIfNotExists());
+    this.ensure = onceUntilFailure(() =>
+      this.queue.createIfNotExists().catch((e: unknown) => {
+        throw storageError(e, `Creating queue ${this.queue.name} failed`);
+      }),
+    );
   }
 
   /** Enqueues `message`, invisible for `delaySeconds` (a continuation or a lease wait). */
   async send(message: QueueMessage, delaySeconds = 0): Promise<void> {
     await this.ensure();
     const delay = Math.min(Math.max(0, Math.ceil(delaySeconds)), MAX_DELAY_SECONDS);
-    await this.queue.sendMessage(encodeQueueMessage(message), delay > 0 ? { visibilityTimeout: delay } : {});
+    try {
+      await this.queue.sendMessage(
+        encodeQueueMessage(message),
+        delay > 0 ? { visibilityTimeout: delay } : {},
+      );
+    } catch (e) {
+      throw storageError(e, `Sending a message to queue ${this.queue.name} failed`);
+    }
   }
 }

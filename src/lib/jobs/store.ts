@@ -3,75 +3,12 @@
  * and the lease that lets exactly one worker advance a job at a time. The only module that builds
  * table keys or knows the entity layout.
  */
-import { RestError, type TableClient, type TableEntityResult } from '@azure/data-tables';
-import { MirrorError, type ErrorCode } from '../core/errors';
-import { isSeriesName, isStemcellVersion, toGalleryVersion } from '../core/names';
+import type { TableClient, TableEntityResult } from '@azure/data-tables';
+import { hasStatus, storageError } from '../core/azure-errors';
+import { MirrorError } from '../core/errors';
+import { isSeriesName, isStemcellVersion } from '../core/names';
+import { JOB_STATUSES, newJob, type Job, type JobStatus } from './job';
 import { onceUntilFailure } from '../core/once';
-
-export const JOB_STATUSES = [
-  'queued',
-  'running',
-  'waiting',
-  'succeeded',
-  'skipped',
-  'staged',
-  'failed',
-] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-export const TERMINAL: ReadonlySet<JobStatus> = new Set(['succeeded', 'skipped', 'staged', 'failed']);
-
-export type JobStage =
-  'queued' | 'resolve' | 'check' | 'transfer' | 'publish' | 'replicate' | 'notify' | 'cleanup' | 'done';
-
-export type NotifyState = 'off' | 'pending' | 'sending' | 'sent' | 'failed';
-
-/** Everything the pipeline keeps between invocations. Plain data; `etag` is the row's version. */
-export interface Job {
-  series: string;
-  version: string;
-  galleryVersion: string;
-  status: JobStatus;
-  stage: JobStage;
-  attempts: number;
-  force: boolean;
-  reason: string | undefined;
-  // resolved release
-  downloadUrl: string | undefined;
-  downloadTotalBytes: number | undefined;
-  archiveSha256: string | undefined;
-  archiveSha1: string | undefined;
-  // transfer progress (the checkpoint)
-  downloadedBytes: number;
-  vhdBytes: number | undefined;
-  uploadedBytes: number;
-  skippedZeroBytes: number;
-  watermark: number;
-  passes: number;
-  /** Bytes sent by Put Page over all passes; above the VHD's non-zero bytes only by re-uploads. */
-  sentBytes: number;
-  blobName: string | undefined;
-  // verified content
-  imageSha256: string | undefined;
-  imageSha1: string | undefined;
-  /** stemcell.MF cloud_properties as JSON (small). */
-  cloudProperties: string | undefined;
-  // publishing
-  definitionName: string | undefined;
-  pollerState: string | undefined;
-  galleryImageVersionId: string | undefined;
-  // notification
-  notify: NotifyState;
-  notifyError: string | undefined;
-  // outcome
-  errorCode: ErrorCode | undefined;
-  errorMessage: string | undefined;
-  errorPermanent: boolean;
-  leaseOwner: string | undefined;
-  leaseUntil: string | undefined;
-  createdAt: string;
-  updatedAt: string;
-  etag: string;
-}
 
 const MAX_STRING = 30_000;
 
@@ -84,47 +21,6 @@ function keys(series: string, version: string): { partitionKey: string; rowKey: 
     );
   }
   return { partitionKey: series, rowKey: version };
-}
-
-export function newJob(series: string, version: string, now = new Date()): Omit<Job, 'etag'> {
-  const at = now.toISOString();
-  return {
-    series,
-    version,
-    galleryVersion: toGalleryVersion(version),
-    status: 'queued',
-    stage: 'queued',
-    attempts: 0,
-    force: false,
-    reason: undefined,
-    downloadUrl: undefined,
-    downloadTotalBytes: undefined,
-    archiveSha256: undefined,
-    archiveSha1: undefined,
-    downloadedBytes: 0,
-    vhdBytes: undefined,
-    uploadedBytes: 0,
-    skippedZeroBytes: 0,
-    watermark: 0,
-    passes: 0,
-    sentBytes: 0,
-    blobName: undefined,
-    imageSha256: undefined,
-    imageSha1: undefined,
-    cloudProperties: undefined,
-    definitionName: undefined,
-    pollerState: undefined,
-    galleryImageVersionId: undefined,
-    notify: 'off',
-    notifyError: undefined,
-    errorCode: undefined,
-    errorMessage: undefined,
-    errorPermanent: false,
-    leaseOwner: undefined,
-    leaseUntil: undefined,
-    createdAt: at,
-    updatedAt: at,
-  };
 }
 
 type Entity = Record<string, unknown> & { partitionKey: string; rowKey: string };
@@ -151,10 +47,6 @@ function fromEntity(e: TableEntityResult<Record<string, unknown>>): Job {
   return { ...(out as Omit<Job, 'etag'>), etag: e.etag };
 }
 
-function isStatus(e: unknown, status: number): boolean {
-  return e instanceof RestError && e.statusCode === status;
-}
-
 /** Thrown when the row changed since it was read: re-read and decide again. */
 export class StaleJobError extends MirrorError {
   constructor(series: string, version: string) {
@@ -172,7 +64,11 @@ export class JobStore {
   private readonly ensureTable: () => Promise<void>;
 
   constructor(private readonly table: TableClient) {
-    this.ensureTable = onceUntilFailure(() => this.table.createTable());
+    this.ensureTable = onceUntilFailure(() =>
+      this.table.createTable().catch((e: unknown) => {
+        throw storageError(e, 'Creating the job table failed');
+      }),
+    );
   }
 
   async get(series: string, version: string): Promise<Job | undefined> {
@@ -181,8 +77,8 @@ export class JobStore {
     try {
       return fromEntity(await this.table.getEntity(k.partitionKey, k.rowKey));
     } catch (e) {
-      if (isStatus(e, 404)) return undefined;
-      throw e;
+      if (hasStatus(e, 404)) return undefined;
+      throw storageError(e, `Reading job ${series}/${version} failed`);
     }
   }
 
@@ -194,7 +90,7 @@ export class JobStore {
       const stored = await this.get(job.series, job.version);
       if (stored) return { job: stored, created: true };
     } catch (e) {
-      if (!isStatus(e, 409)) throw e;
+      if (!hasStatus(e, 409)) throw storageError(e, `Creating job ${job.series}/${job.version} failed`);
     }
     const existing = await this.get(job.series, job.version);
     if (!existing) throw new MirrorError('STORAGE_FAILED', `job ${job.series}/${job.version} vanished`);
@@ -217,8 +113,8 @@ export class JobStore {
       if (r.etag === undefined) throw new MirrorError('STORAGE_FAILED', 'Table Storage returned no ETag');
       return { ...next, etag: r.etag };
     } catch (e) {
-      if (isStatus(e, 412) || isStatus(e, 404)) throw new StaleJobError(job.series, job.version);
-      throw e;
+      if (hasStatus(e, 412) || hasStatus(e, 404)) throw new StaleJobError(job.series, job.version);
+      throw storageError(e, `Updating job ${job.series}/${job.version} failed`);
     }
   }
 
@@ -280,7 +176,11 @@ export class JobStore {
     const iter = this.table.listEntities<Record<string, unknown>>({
       queryOptions: clauses.length ? { filter: clauses.join(' and ') } : {},
     });
-    for await (const e of iter) all.push(fromEntity(e));
+    try {
+      for await (const e of iter) all.push(fromEntity(e));
+    } catch (e) {
+      throw storageError(e, 'Listing jobs failed');
+    }
     all.sort(
       (a, b) =>
         b.createdAt.localeCompare(a.createdAt) ||
@@ -310,35 +210,4 @@ function decodeCursor(next: string): number {
 export function leaseRemainingMs(job: Job, now = new Date()): number {
   if (job.leaseUntil === undefined) return 0;
   return Math.max(0, Date.parse(job.leaseUntil) - now.getTime());
-}
-
-/** The public JSON of a job (DESIGN §3), with a percentage for people. */
-export function jobView(job: Job): Record<string, unknown> {
-  const pct =
-    job.status === 'succeeded' || job.status === 'staged' || job.status === 'skipped'
-      ? 100
-      : job.vhdBytes
-        ? Math.min(99, Math.floor((job.watermark / job.vhdBytes) * 100))
-        : 0;
-  return {
-    series: job.series,
-    version: job.version,
-    galleryVersion: job.galleryVersion,
-    status: job.status,
-    stage: job.stage,
-    attempts: job.attempts,
-    progress: {
-      downloadedBytes: job.downloadedBytes,
-      downloadTotalBytes: job.downloadTotalBytes ?? 0,
-      vhdBytes: job.vhdBytes ?? 0,
-      uploadedBytes: job.uploadedBytes,
-      skippedZeroBytes: job.skippedZeroBytes,
-      percent: pct,
-    },
-    ...(job.galleryImageVersionId ? { galleryImageVersionId: job.galleryImageVersionId } : {}),
-    ...(job.errorCode ? { error: { code: job.errorCode, message: job.errorMessage ?? '' } } : {}),
-    notification: { status: job.notify, ...(job.notifyError ? { error: job.notifyError } : {}) },
-    createdAt: job.createdAt,
-    updatedAt: job.updatedAt,
-  };
 }

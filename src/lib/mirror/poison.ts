@@ -1,6 +1,7 @@
 /** What happens to a request the host gave up on after maxDequeueCount deliveries. */
-import { TERMINAL } from '../jobs/store';
-import { notifyFailure, type PipelineDeps } from './runner';
+import { TERMINAL } from '../jobs/job';
+import { notifyFailure } from './notify';
+import type { PipelineDeps } from './stage';
 import type { QueueMessage } from '../jobs/requests';
 
 export async function failPoisoned(

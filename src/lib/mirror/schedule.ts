@@ -3,7 +3,7 @@
  * newest N versions so that the gallery keeps all of them.
  */
 import { toErrorInfo } from '../core/errors';
-import type { PipelineDeps } from './runner';
+import type { PipelineDeps } from './stage';
 
 export async function scheduleRequests(
   deps: Pick<PipelineDeps, 'config' | 'queue' | 'boshio' | 'log'>,

@@ -14,7 +14,7 @@ import { JobStore } from '../jobs/store';
 import type { Logger } from '../core/log';
 import { ambientLogger, registerSecret } from '../core/log';
 import { createNotifier } from '../notify/github';
-import type { PipelineDeps } from './runner';
+import type { PipelineDeps } from './stage';
 import { RequestQueue } from '../jobs/request-queue';
 
 export type Services = Omit<PipelineDeps, 'log' | 'onProgress'> & {

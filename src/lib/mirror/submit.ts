@@ -5,10 +5,8 @@
  */
 import { closestNames, type StemcellRelease } from '../boshio/client';
 import { isMirrorError, MirrorError } from '../core/errors';
-import type { Job } from '../jobs/store';
-import { newJob } from '../jobs/store';
+import { newJob, rearmFields, shouldRearm, TERMINAL, type Job } from '../jobs/job';
 import type { Logger } from '../core/log';
-import { rearmFields } from './runner';
 import type { MirrorRequest } from '../jobs/requests';
 import type { Services } from './services';
 
@@ -46,10 +44,8 @@ export async function submitMirrorRequest(
     reason: request.reason,
   });
   let job = existing;
-  const done = ['succeeded', 'skipped', 'staged', 'failed'].includes(job.status);
-  if (!created && done) {
-    // Without force only a transient failure is tried again, as the worker itself decides.
-    if (!force && (job.status !== 'failed' || job.errorPermanent)) {
+  if (!created && TERMINAL.has(job.status)) {
+    if (!shouldRearm(job, { force }, 'accepted')) {
       log.info('request.already-done', { series: job.series, version: job.version, status: job.status });
       return { job, enqueued: false };
     }

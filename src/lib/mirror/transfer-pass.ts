@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RestError, type PageBlobClient } from '@azure/storage-blob';
+import type { PageBlobClient } from '@azure/storage-blob';
+import { hasStatus, storageError } from '../core/azure-errors';
 import { extractStemcell, type ExtractResult, type StemcellManifest } from '../stemcell/archive';
 import { isMirrorError, MirrorError } from '../core/errors';
 import { silentLogger, type Logger } from '../core/log';
@@ -73,10 +74,8 @@ async function existingRanges(blob: PageBlobClient): Promise<PageRange[]> {
   try {
     return await listPageRanges(blob);
   } catch (e) {
-    if (e instanceof RestError && e.statusCode === 404) return [];
-    throw new MirrorError('STORAGE_FAILED', `Listing the staged blob's pages failed: ${String(e)}`, {
-      cause: e,
-    });
+    if (hasStatus(e, 404)) return [];
+    throw storageError(e, "Listing the staged blob's pages failed");
   }
 }
 
@@ -268,6 +267,6 @@ async function deleteStaged(blob: PageBlobClient, log: Logger): Promise<void> {
   try {
     await blob.deleteIfExists({ deleteSnapshots: 'include' });
   } catch (e) {
-    log.warn('transfer.cleanup_failed', { error: e });
+    log.warn('transfer.cleanup-failed', { error: e });
   }
 }

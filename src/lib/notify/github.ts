@@ -10,6 +10,7 @@ import type { TokenCredential } from '@azure/identity';
 import type * as KeyVaultSecrets from '@azure/keyvault-secrets';
 import type { Config, GithubNotifyConfig } from '../config/config';
 import { isLoopbackHost } from '../config/config';
+import { keyVaultError } from '../core/azure-errors';
 import { MirrorError } from '../core/errors';
 import type { Logger } from '../core/log';
 import { registerSecret } from '../core/log';
@@ -102,7 +103,8 @@ function keyVaultToken(vaultUrl: string, credential: TokenCredential, log: Logge
         return value;
       },
       (e: unknown) => {
-        throw keyVaultError(e);
+        // Transient: access granted late (role propagation) or a secret added later heals without a restart.
+        throw keyVaultError(e, `Key Vault secret ${GITHUB_TOKEN_SECRET} could not be read`);
       },
     );
     // A failed read must not stick: the next call tries the vault again.
@@ -122,28 +124,6 @@ function keyVaultToken(vaultUrl: string, credential: TokenCredential, log: Logge
       return (await read()) !== stale;
     },
   };
-}
-
-/** A library error reduced to status and code: its request (and headers) stay behind. */
-function keyVaultError(e: unknown): MirrorError {
-  if (e instanceof MirrorError) return e;
-  const status = (e as { statusCode?: unknown }).statusCode;
-  const code = (e as { code?: unknown }).code;
-  const name = e instanceof Error ? e.name : 'Error';
-  const detail = [
-    typeof status === 'number' ? `status ${status}` : undefined,
-    typeof code === 'string' ? code : name,
-  ]
-    .filter(Boolean)
-    .join(', ');
-  // Transient: access granted late (role propagation) or a secret added later heals without a restart.
-  return new MirrorError(
-    'NOTIFY_FAILED',
-    `Key Vault secret ${GITHUB_TOKEN_SECRET} could not be read (${detail})`,
-    {
-      permanent: false,
-    },
-  );
 }
 
 type Attempt =

@@ -21,6 +21,13 @@ export interface ImageDefinitionSpec {
 export const MIRROR_STEMCELL_REFERENCE = 'bosh-azure-stemcell-mirror';
 
 const DEFAULT_GENERATION = 'gen1';
+/** The generations Azure stemcells come in (stemcell.MF `cloud_properties.generation`). */
+const GENERATIONS = ['gen1', 'gen2'] as const;
+
+/** Azure's limit of tags per resource ("Use tags to organize your Azure resources"). */
+export const MAX_TAGS = 50;
+/** Azure's limit on a tag value's length, in characters (same source). */
+export const MAX_TAG_VALUE = 256;
 
 function generationOf(cp: Record<string, unknown>): string {
   const g = cp.generation;
@@ -80,6 +87,30 @@ function osTypeOf(cp: Record<string, unknown>): 'Linux' | 'Windows' {
 }
 
 /**
+ * The image definition name of a stemcell: `BASM_GALLERY_IMAGE_NAME` when set, otherwise the name
+ * the BOSH Azure CPI gives it (stemcell.MF `cloud_properties.name` for gen1, `<name>-<generation>`
+ * otherwise; bosh-azure-cpi-release `stemcell_manager2.rb`). The one rule every part of the app
+ * uses to find a stemcell's versions.
+ */
+export function imageDefinitionName(
+  baseName: string,
+  generation: string,
+  imageName: string | undefined,
+): string {
+  if (imageName !== undefined) return imageName;
+  return generation.toLowerCase() === DEFAULT_GENERATION ? baseName : `${baseName}-${generation}`;
+}
+
+/**
+ * Where a series' versions may be before its stemcell.MF has been read (a new request, the CLI):
+ * the definition of each generation, named as above from the series (bosh.io's Azure stemcells
+ * carry the series as `cloud_properties.name`).
+ */
+export function imageDefinitionCandidates(series: string, imageName: string | undefined): string[] {
+  return [...new Set(GENERATIONS.map((g) => imageDefinitionName(series, g, imageName)))];
+}
+
+/**
  * The image definition for a stemcell, from stemcell.MF `cloud_properties`, named as the BOSH Azure
  * CPI names it (definition `name` for gen1, `name-generation` otherwise; publisher bosh, offer = the
  * definition name, SKU = the generation), so a director using the same gallery finds it. Settings
@@ -94,8 +125,7 @@ export function imageDefinitionFor(
     throw new MirrorError('ARCHIVE_INVALID', 'stemcell.MF cloud_properties has no name');
   }
   const generation = generationOf(cloudProperties);
-  const cpiName = isGen1(cloudProperties) ? baseName : `${baseName}-${generation}`;
-  const name = gallery.imageName ?? cpiName;
+  const name = imageDefinitionName(baseName, generation, gallery.imageName);
   const hv = generation.toLowerCase().replace(/^gen/, '');
   if (hv !== '1' && hv !== '2') {
     throw new MirrorError('ARCHIVE_INVALID', `stemcell.MF generation "${generation}" is not gen1 or gen2`);
@@ -149,12 +179,24 @@ export function cpiVersionTags(
     stemcell_references: MIRROR_STEMCELL_REFERENCE,
   };
   const tags: Record<string, string> = {};
-  const room = 50 - Object.keys(own).length;
+  const room = MAX_TAGS - Object.keys(own).length;
   for (const [k, v] of Object.entries(cloudProperties)) {
     if (k in own || Object.keys(tags).length >= room) continue;
     const value = rubyToS(v);
-    if (k.length > 512 || TAG_NAME_FORBIDDEN.test(k) || value.length > 256) continue;
+    if (k.length > 512 || TAG_NAME_FORBIDDEN.test(k) || value.length > MAX_TAG_VALUE) continue;
     tags[k] = value;
   }
   return { ...tags, ...own };
+}
+
+/** Adds `extra` to `tags` as far as Azure's limits allow (MAX_TAGS, MAX_TAG_VALUE); the rest is left out. */
+export function withTags(
+  tags: Record<string, string>,
+  extra: Record<string, string>,
+): Record<string, string> {
+  const out = { ...tags };
+  for (const [k, v] of Object.entries(extra)) {
+    if (Object.keys(out).length < MAX_TAGS && v.length <= MAX_TAG_VALUE) out[k] = v;
+  }
+  return out;
 }

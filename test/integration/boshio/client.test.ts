@@ -120,7 +120,7 @@ describe('listReleases / resolve', () => {
     ]);
     const list = await client().listReleases(series);
     expect(list.map((r) => r.version)).toEqual(['1.5']);
-    const skipped = lines.filter((l) => l.includes('boshio.entry_skipped'));
+    const skipped = lines.filter((l) => l.includes('archive.entry-skipped'));
     expect(skipped).toHaveLength(6);
     expect(skipped.join('\n')).toMatch(/bad sha256/);
     expect(skipped.join('\n')).toMatch(/duplicate version 1\.5/);
@@ -160,7 +160,7 @@ describe('listReleases / resolve', () => {
     fake.failNext(1, { status: 502, route: 'api' });
     expect((await client().resolve(series, 'latest')).version).toBe('1.1');
     expect(fake.requests.map((r) => r.status)).toEqual([503, 429, 502, 200]);
-    expect(lines.filter((l) => l.includes('boshio.api_retry'))).toHaveLength(3);
+    expect(lines.filter((l) => l.includes('boshio.api-retry'))).toHaveLength(3);
   });
 
   it('is UPSTREAM_UNAVAILABLE (transient) when 5xx outlasts the retries', async () => {
@@ -240,7 +240,7 @@ describe('openDownload', () => {
     const validators = log.slice(1).map((r) => r.ifRange);
     expect(validators[0]).toMatch(/^"[0-9a-f]{16}-\d+"$/);
     expect(new Set(validators).size).toBe(1);
-    expect(lines.filter((l) => l.includes('boshio.download_resume'))).toHaveLength(4);
+    expect(lines.filter((l) => l.includes('boshio.download-resume'))).toHaveLength(4);
   });
 
   it('resumes after 5xx answers and a cut before any body byte', async () => {
@@ -388,7 +388,7 @@ describe('openDownload', () => {
       () => undefined,
       (e: unknown) => e,
     );
-    await vi.waitFor(() => expect(lines.some((l) => l.includes('boshio.download_resume'))).toBe(true));
+    await vi.waitFor(() => expect(lines.some((l) => l.includes('boshio.download-resume'))).toBe(true));
     ac.abort();
     expect(((await done) as Error).name).toBe('AbortError');
     expect(fake.requests).toHaveLength(1);

@@ -1,7 +1,9 @@
 import { TableClient } from '@azure/data-tables';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOBS_TABLE } from '../../../src/lib/azure/storage-clients';
-import { JobStore, StaleJobError, jobView, leaseRemainingMs, newJob } from '../../../src/lib/jobs/store';
+import { newJob } from '../../../src/lib/jobs/job';
+import { JobStore, StaleJobError, leaseRemainingMs } from '../../../src/lib/jobs/store';
+import { jobView } from '../../../src/lib/jobs/view';
 import { startAzurite, type Azurite } from '../../../src/local/azurite';
 
 const SERIES = 'bosh-azure-hyperv-ubuntu-jammy-go_agent';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   ambientLogger,
   createLogger,
-  enterLogger,
+  runWithLogger,
   redact,
   registerSecret,
   type LogLevel,
@@ -61,16 +61,14 @@ describe('ambient logger', () => {
     const a = capture();
     const b = capture();
     await Promise.all([
-      (async () => {
-        enterLogger(a.log.child({ invocationId: 'a' }));
+      runWithLogger(a.log.child({ invocationId: 'a' }), async () => {
         await new Promise((r) => setTimeout(r, 10));
         shared.info('api.retry');
-      })(),
-      (async () => {
-        enterLogger(b.log.child({ invocationId: 'b' }));
+      }),
+      runWithLogger(b.log.child({ invocationId: 'b' }), async () => {
         await new Promise((r) => setTimeout(r, 5));
         shared.warn('download.cut');
-      })(),
+      }),
     ]);
     expect(a.lines.map((l) => JSON.parse(l.line) as unknown)).toEqual([
       expect.objectContaining({ event: 'api.retry', invocationId: 'a', component: 'boshio' }),
@@ -79,5 +77,11 @@ describe('ambient logger', () => {
       expect.objectContaining({ event: 'download.cut', invocationId: 'b' }),
     ]);
     expect(fallback.lines).toHaveLength(0);
+    // The scope ends with the invocation: what runs after it logs to the fallback.
+    shared.info('after.invocations');
+    expect(fallback.lines.map((l) => JSON.parse(l.line) as unknown)).toEqual([
+      expect.objectContaining({ event: 'after.invocations' }),
+    ]);
+    expect(a.lines).toHaveLength(1);
   });
 });
