@@ -1,5 +1,6 @@
 /** Queue trigger: runs or advances one mirror job within this invocation's time budget. */
 import { app, type InvocationContext } from '@azure/functions';
+import { invocationBudget } from '../lib/core/budget';
 import { isMirrorError, toErrorInfo } from '../lib/core/errors';
 import { REQUEST_QUEUE } from '../lib/azure/storage-clients';
 import { runMirror } from '../lib/mirror/runner';
@@ -18,7 +19,7 @@ export async function mirrorWorker(message: unknown, context: InvocationContext)
       return;
     }
     const s = services(log);
-    const budget = AbortSignal.timeout(s.config.invocationBudgetSeconds * 1000);
+    const budget = invocationBudget(s.config.invocationBudgetSeconds * 1000);
     const jlog = log.child({ series: request.series, version: request.version });
     try {
       const outcome = await runMirror(request, { ...s, log: jlog }, { budget });

@@ -434,6 +434,31 @@ describe('POST /api/mirror with the worker running', () => {
   });
 });
 
+describe('POST /api/mirror for a series bosh.io publishes only as light stemcells', () => {
+  it('answers 400 saying there is no VHD to mirror, and creates nothing', async () => {
+    const series = 'bosh-azure-hyperv-windows2019-go_agent';
+    world.boshio.seed(series, [
+      {
+        name: series,
+        version: '2019.90',
+        light: {
+          url: 'https://stemcells.example.test/light.tgz',
+          size: 9000,
+          md5: '',
+          sha1: '',
+          sha256: 'a'.repeat(64),
+        },
+      },
+    ]);
+    await startHost(true);
+    const a = await createsNothing(() => post({ series, version: 'latest' }));
+    expect(a.status).toBe(400);
+    expect(errorOf(a).code).toBe('INVALID_REQUEST');
+    expect(errorOf(a).message).toContain('only light stemcells');
+    expect(errorOf(a).message).not.toContain('closest');
+  });
+});
+
 describe('POST /api/mirror when bosh.io cannot be reached', () => {
   it('answers 503 and creates nothing', async () => {
     const closed = await closedPort();

@@ -86,6 +86,36 @@ interface Operation {
 
 type Json = Record<string, unknown>;
 
+export type FaultStatus = 404 | 409 | 429 | 500 | 503;
+
+export interface FaultOptions {
+  retryAfterSeconds?: number;
+  /** ARM's error code; by default the one Azure gives for the status. */
+  code?: string;
+  message?: string;
+  /** Only requests of this method… */
+  method?: string;
+  /** …and whose path contains this. */
+  pathIncludes?: string;
+}
+
+interface Fault {
+  status: FaultStatus;
+  retryAfter: number;
+  code: string | undefined;
+  message: string | undefined;
+  method: string | undefined;
+  pathIncludes: string | undefined;
+}
+
+const DEFAULT_FAULT_CODES: Record<FaultStatus, string> = {
+  404: 'ResourceNotFound',
+  409: 'Conflict',
+  429: 'TooManyRequests',
+  500: 'InternalServerError',
+  503: 'ServiceUnavailable',
+};
+
 export interface FakeArm {
   /** https://127.0.0.1:PORT, the ARM endpoint for ComputeManagementClient. */
   readonly endpoint: string;
@@ -99,8 +129,21 @@ export interface FakeArm {
   /** Stored resources as ARM would answer a GET, by name. */
   image(name: string): Json | undefined;
   version(definition: string, name: string): Json | undefined;
-  /** Answers the next `count` ARM requests with `status` (429 carries Retry-After: retryAfterSeconds). */
-  failNext(count: number, status: 429 | 500 | 503, retryAfterSeconds?: number): void;
+  /**
+   * Answers the next `count` ARM requests (of those `fault.method`/`fault.pathIncludes` match) with
+   * `status` and Azure's error code for it, or `fault.code`. A 429 carries Retry-After:
+   * `retryAfterSeconds` (a number as the third argument means just that).
+   */
+  failNext(count: number, status: FaultStatus, fault?: number | FaultOptions): void;
+  /**
+   * Eventual consistency: after an image definition is created, its first `count` version PUTs
+   * answer 404 ParentResourceNotFound, as ARM does while the parent has not reached every instance.
+   */
+  setParentLag(count: number): void;
+  /** A version a BOSH director created itself (Succeeded), with the tags its CPI writes. */
+  seedVersion(definition: string, name: string, tags: Record<string, string>): void;
+  /** Replaces a version's tags, as a director's CPI does when it starts or stops using it. */
+  setVersionTags(definition: string, name: string, tags: Record<string, string>): void;
   /** The creation of this version ends Failed with this error. */
   failVersion(name: string, error: ArmError): void;
   /** Lets the next creation of this version succeed again. */
@@ -246,7 +289,9 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
   const versions = new Map<string, Map<string, Json>>();
   const operations = new Map<string, Operation>();
   const versionFailures = new Map<string, ArmError>();
-  let faults: Array<{ status: number; retryAfter: number }> = [];
+  let faults: Fault[] = [];
+  let parentLag = 0;
+  const lagging = new Map<string, number>();
   let endpoint = '';
 
   const galleryPath =
@@ -357,6 +402,7 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
       properties: { ...props, provisioningState: existing ? 'Updating' : 'Creating' },
     };
     images.set(name, resource);
+    if (!existing && parentLag > 0) lagging.set(name, parentLag);
     if (!versions.has(name)) versions.set(name, new Map());
     const { headers } = startOperation(() => {
       (resource.properties as Json).provisioningState = 'Succeeded';
@@ -404,7 +450,9 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
     name: string,
     body: Json,
   ): Promise<{ status: number; body: Json; headers: Record<string, string> }> {
-    if (!images.has(def)) {
+    const lag = lagging.get(def) ?? 0;
+    if (lag > 0) lagging.set(def, lag - 1);
+    if (!images.has(def) || lag > 0) {
       throw new HttpFailure(
         404,
         'ParentResourceNotFound',
@@ -678,17 +726,18 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
           },
         );
       }
-      const fault = faults.shift();
+      const path = url.pathname;
+      const at = faults.findIndex(
+        (f) =>
+          (f.method === undefined || f.method === entry.method) &&
+          (f.pathIncludes === undefined || path.includes(f.pathIncludes)),
+      );
+      const fault = at < 0 ? undefined : faults.splice(at, 1)[0];
       if (fault) {
         const headers: Record<string, string> =
           fault.status === 429 ? { 'retry-after': String(fault.retryAfter) } : {};
-        const code =
-          fault.status === 429
-            ? 'TooManyRequests'
-            : fault.status === 503
-              ? 'ServiceUnavailable'
-              : 'InternalServerError';
-        return answer(fault.status, code, `Injected ${fault.status}`, headers);
+        const code = fault.code ?? DEFAULT_FAULT_CODES[fault.status];
+        return answer(fault.status, code, fault.message ?? `Injected ${fault.status}`, headers);
       }
       const apiVersion = url.searchParams.get('api-version');
       if (apiVersion === null) {
@@ -775,8 +824,39 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
     tokenRequests,
     image: (name) => images.get(name),
     version: (def, name) => versions.get(def)?.get(name),
-    failNext: (count, status, retryAfterSeconds = 0) => {
-      for (let i = 0; i < count; i++) faults.push({ status, retryAfter: retryAfterSeconds });
+    failNext: (count, status, fault = {}) => {
+      const o: FaultOptions = typeof fault === 'number' ? { retryAfterSeconds: fault } : fault;
+      for (let i = 0; i < count; i++) {
+        faults.push({
+          status,
+          retryAfter: o.retryAfterSeconds ?? 0,
+          code: o.code,
+          message: o.message,
+          method: o.method,
+          pathIncludes: o.pathIncludes,
+        });
+      }
+    },
+    setParentLag: (count) => (parentLag = count),
+    seedVersion: (definition, name, tags) => {
+      if (!versions.has(definition)) versions.set(definition, new Map());
+      versions.get(definition)!.set(name, {
+        id: versionId(definition, name),
+        name,
+        type: 'Microsoft.Compute/galleries/images/versions',
+        location: opts.location,
+        tags: { ...tags },
+        properties: {
+          publishingProfile: { targetRegions: [{ name: opts.location, regionalReplicaCount: 1 }] },
+          storageProfile: { osDiskImage: { hostCaching: 'ReadOnly', sizeInGB: 5 } },
+          provisioningState: 'Succeeded',
+        },
+      });
+    },
+    setVersionTags: (definition, name, tags) => {
+      const v = versions.get(definition)?.get(name);
+      if (!v) throw new Error(`no version ${definition}/${name}`);
+      v.tags = { ...tags };
     },
     failVersion: (name, error) => versionFailures.set(name, error),
     clearVersionFailure: (name) => void versionFailures.delete(name),
@@ -790,6 +870,8 @@ export async function startFakeArm(opts: FakeArmOptions): Promise<FakeArm> {
       operations.clear();
       versionFailures.clear();
       faults = [];
+      parentLag = 0;
+      lagging.clear();
       requests.length = 0;
       tokenRequests.length = 0;
       lroStyle = opts.lroStyle ?? 'azure-async-operation';

@@ -11,6 +11,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { gunzipSync } from 'node:zlib';
 import { compareVersions } from '../../src/lib/core/names';
 
 /** One entry of bosh.io's answer, exactly as the API shapes it. */
@@ -20,7 +21,25 @@ export interface BoshIoApiEntry {
   regular: { url: string; size: number; md5: string; sha1: string; sha256: string };
 }
 
+/**
+ * An entry with only a light stemcell, as bosh.io lists its Azure Windows series: a reference to an
+ * image Azure hosts, no tarball with a VHD.
+ */
+export interface LightApiEntry {
+  name: string;
+  version: string;
+  light: { url: string; size: number; md5: string; sha1: string; sha256: string };
+}
+
 export type ReleaseBody = Buffer | { path: string };
+
+/**
+ * How the storage behind the downloads treats an object stored with Content-Encoding: gzip, as
+ * Cloud Storage does: 'honour' serves the stored bytes to a client that accepts gzip and decodes
+ * them for one that does not (decompressive transcoding); 'always' decodes them for everyone, as a
+ * misconfigured proxy would.
+ */
+export type Transcoding = 'off' | 'honour' | 'always';
 
 export interface AddReleaseInput {
   series: string;
@@ -37,6 +56,7 @@ export interface RequestLogEntry {
   host: string | undefined;
   range: string | undefined;
   ifRange: string | undefined;
+  acceptEncoding: string | undefined;
   status: number;
   /** Body bytes written before the fake cut the connection; undefined when not cut. */
   cutAfter?: number;
@@ -57,7 +77,7 @@ export interface FakeBoshIo {
   readonly port: number;
   readonly requests: RequestLogEntry[];
   /** Replaces a series' API answer with raw entries, in the given order (a recorded bosh.io answer). */
-  seed(series: string, entries: BoshIoApiEntry[]): void;
+  seed(series: string, entries: Array<BoshIoApiEntry | LightApiEntry>): void;
   /** Seeds a series from a saved API answer (a JSON array; small, so read whole). */
   seedFromFile(series: string, path: string): void;
   /** Adds a downloadable release; its entry is inserted newest first and points at the fake. */
@@ -71,6 +91,8 @@ export interface FakeBoshIo {
   cutAfter(afterBytes: number, times?: number): void;
   /** Answers `status` for the next `times` requests of `route` (429 and 503 may carry Retry-After). */
   failNext(times: number, opts?: { status?: number; retryAfter?: string; route?: FaultRoute }): void;
+  /** Serves downloads as objects stored with Content-Encoding: gzip (see Transcoding). */
+  transcode(mode: Transcoding): void;
   /** Sends download bodies chunked, without Content-Length, as some servers and proxies do. */
   omitContentLength(on: boolean): void;
   /** Limits download bodies to this many bytes per second (undefined: no limit). */
@@ -179,7 +201,8 @@ function ifRangeHolds(ifRange: string | undefined, object: StoredObject): boolea
 }
 
 export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<FakeBoshIo> {
-  const apiEntries = new Map<string, BoshIoApiEntry[]>();
+  const apiEntries = new Map<string, Array<BoshIoApiEntry | LightApiEntry>>();
+  let transcodeMode: Transcoding = 'off';
   const releases = new Map<string, Release>();
   const requests: RequestLogEntry[] = [];
   const sockets = new Set<Socket>();
@@ -226,6 +249,7 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
       host: req.headers.host,
       range: req.headers.range,
       ifRange: header(req, 'if-range'),
+      acceptEncoding: header(req, 'accept-encoding'),
       status,
       ...(cutAfter === undefined ? {} : { cutAfter }),
     });
@@ -305,12 +329,31 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
     const release = releases.get(`${series ?? ''}/${version ?? ''}`);
     if (!release) return send(req, res, 404, 'no such object');
     const object = release.object;
-    const common = {
+    const common: Record<string, string> = {
       etag: object.etag,
       'last-modified': object.lastModified,
       'accept-ranges': 'bytes',
       'content-type': 'application/x-tar',
     };
+    if (transcodeMode !== 'off') {
+      const acceptsGzip = /\bgzip\b/i.test(header(req, 'accept-encoding') ?? '');
+      if (transcodeMode === 'honour' && acceptsGzip) {
+        common['content-encoding'] = 'gzip';
+        common['x-goog-stored-content-encoding'] = 'gzip';
+      } else {
+        // Decompressive transcoding: decoded, whole, chunked, ranges ignored.
+        const stored = Buffer.isBuffer(object.body) ? object.body : readFileSync(object.body.path);
+        const decoded = gunzipSync(stored);
+        log(req, 200);
+        res.writeHead(200, {
+          ...common,
+          'x-goog-stored-content-encoding': 'gzip',
+          warning: '214 UploadServer gunzipped',
+        });
+        res.end(req.method === 'HEAD' ? undefined : decoded);
+        return;
+      }
+    }
     const ifRange = header(req, 'if-range');
     const range =
       req.headers.range !== undefined && ifRangeHolds(ifRange, object)
@@ -443,6 +486,9 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
     port,
     requests,
     fired,
+    transcode(mode) {
+      transcodeMode = mode;
+    },
     seed(series, entries) {
       apiEntries.set(series, [...entries]);
     },
@@ -509,6 +555,7 @@ export async function startFakeBoshIo(opts: FakeBoshIoOptions = {}): Promise<Fak
       midReplace = undefined;
       bytesPerSecond = undefined;
       chunked = false;
+      transcodeMode = 'off';
       requests.length = 0;
       Object.assign(fired, { cuts: 0, failures: 0, redirects: 0, replacements: 0 });
     },

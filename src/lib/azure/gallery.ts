@@ -10,8 +10,11 @@ import type * as ArmCompute from '@azure/arm-compute';
 import type { ComputeManagementClient, GalleryImage, GalleryImageVersion } from '@azure/arm-compute';
 import type { TokenCredential } from '@azure/identity';
 import type { GalleryConfig } from '../config/config';
+import type { PipelinePolicy } from '@azure/core-rest-pipeline';
 import { azureFault, hasStatus, isRestError, isTransientRestError } from '../core/azure-errors';
+import { budgetRemainingMs, currentBudget, pause } from '../core/budget';
 import { MirrorError } from '../core/errors';
+import { classifyArmError, parseRetryAfter, toGalleryError } from './arm-errors';
 import { silentLogger, type Logger } from '../core/log';
 import type { ImageDefinitionSpec } from '../stemcell/cpi-image';
 import { compareVersions, toGalleryVersion } from '../core/names';
@@ -40,7 +43,38 @@ export interface GalleryPublisherOptions {
   definitionPollIntervalMs?: number;
   /** Longest wait for an image definition to be created (default 5 min). */
   definitionTimeoutMs?: number;
+  /**
+   * Retries of a write Azure answered with a concurrent-write conflict or a parent not yet visible
+   * (arm-errors.ts `backoff`), and the first delay, doubled each time (defaults 5 and 2 s).
+   */
+  backoff?: { attempts?: number; firstDelayMs?: number };
 }
+
+/** The longest Retry-After waited out inside a call; a longer one ends the invocation (a continuation). */
+const MAX_IN_CALL_RETRY_AFTER_MS = 60_000;
+const MAX_BACKOFF_DELAY_MS = 30_000;
+
+/**
+ * Runs on every attempt, inside the SDK's retry policy: a 429 whose Retry-After outlasts what is
+ * left of the invocation's budget (or a minute) is not slept out by the SDK; it ends the call at
+ * once as a transient error carrying the Retry-After, which the runner turns into a delayed
+ * continuation.
+ */
+const retryAfterBudgetPolicy: PipelinePolicy = {
+  name: 'retryAfterBudgetPolicy',
+  async sendRequest(request, next) {
+    const response = await next(request);
+    if (response.status !== 429) return response;
+    const seconds = parseRetryAfter(response.headers.get('retry-after'));
+    const limit = Math.min(budgetRemainingMs(currentBudget()), MAX_IN_CALL_RETRY_AFTER_MS);
+    if (seconds === undefined || seconds * 1000 < limit) return response;
+    throw new MirrorError(
+      'GALLERY_FAILED',
+      `Resource Manager throttled ${request.method} ${new URL(request.url).pathname}: retry after ${seconds} s`,
+      { permanent: false, retryAfterSeconds: seconds },
+    );
+  },
+};
 
 /**
  * The ARM SDK, loaded when the first publisher is made: it is a tenth of a second of every start
@@ -61,19 +95,6 @@ const IN_PROGRESS = new Set(['Creating', 'Updating', 'Deleting', 'Migrating']);
  */
 function isForbidden(e: unknown): boolean {
   return hasStatus(e, 403);
-}
-
-/** Our error for anything a gallery call threw: 409 a conflict, other 4xx permanent, the rest retried. */
-export function toGalleryError(e: unknown, what: string): MirrorError {
-  if (e instanceof MirrorError) return e;
-  if (isRestError(e)) {
-    const { code, message } = azureFault(e);
-    const text = `${what}: Azure answered ${e.statusCode ?? 'no status'} ${code}: ${message}`;
-    if (e.statusCode === 409) return new MirrorError('GALLERY_CONFLICT', text, { cause: e });
-    return new MirrorError('GALLERY_FAILED', text, { permanent: !isTransientRestError(e), cause: e });
-  }
-  const message = e instanceof Error ? e.message : String(e);
-  return new MirrorError('GALLERY_FAILED', `${what}: ${message}`, { permanent: false, cause: e });
 }
 
 const LRO_FAILED = /^The long-running operation has failed\. ([^.\s]+)\. ([\s\S]*)$/;
@@ -174,9 +195,62 @@ export class GalleryPublisher {
       endpoint: opts.endpoint,
       ...(opts.retry ? { retryOptions: opts.retry } : {}),
     });
+    this.client.pipeline.addPolicy(retryAfterBudgetPolicy, { afterPhase: 'Retry' });
     this.log = (opts.log ?? silentLogger).child({ gallery: gallery.galleryName });
     this.rg = gallery.resourceGroup;
     this.name = gallery.galleryName;
+  }
+
+  /** What every SDK call carries: the abort signal of the invocation's budget. */
+  private callOptions(): { abortSignal?: AbortSignal } {
+    const budget = currentBudget();
+    return budget ? { abortSignal: budget } : {};
+  }
+
+  /** Our error for what a call threw; one cut short by the spent budget asks to continue at once. */
+  private fail(e: unknown, what: string): MirrorError {
+    if (!(e instanceof MirrorError) && currentBudget()?.aborted) {
+      return new MirrorError('GALLERY_FAILED', `${what}: the invocation's time budget ran out`, {
+        permanent: false,
+        retryAfterSeconds: 0,
+        cause: e,
+      });
+    }
+    return toGalleryError(e, what);
+  }
+
+  /**
+   * Starts a write, trying again when Azure answers "not now" (a concurrent write, a parent not yet
+   * visible: arm-errors.ts `backoff`), a few times with a doubling delay. A delay the budget cannot
+   * hold becomes a delayed continuation instead of a sleep.
+   */
+  private async startWrite<T>(what: string, start: () => Promise<T>): Promise<T> {
+    const retries = this.opts.backoff?.attempts ?? 5;
+    let delay = this.opts.backoff?.firstDelayMs ?? 2000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await start();
+      } catch (e) {
+        if (classifyArmError(e).kind !== 'backoff' || attempt > retries) throw this.fail(e, what);
+        const budget = currentBudget();
+        const fault = isRestError(e) ? azureFault(e) : undefined;
+        if (delay >= budgetRemainingMs(budget)) {
+          throw new MirrorError(
+            'GALLERY_FAILED',
+            `${what}: Azure answered ${fault?.code ?? 'busy'}; trying later`,
+            {
+              permanent: false,
+              retryAfterSeconds: Math.ceil(delay / 1000),
+              cause: e,
+            },
+          );
+        }
+        this.log.warn('gallery.write-retry', { what, code: fault?.code, attempt, delayMs: delay });
+        await pause(delay, budget);
+        if (budget?.aborted) throw this.fail(e, what);
+        delay = Math.min(delay * 2, MAX_BACKOFF_DELAY_MS);
+      }
+    }
   }
 
   /** Creates the definition if missing and waits for it; an incompatible one is a conflict. */
@@ -215,19 +289,22 @@ export class GalleryPublisher {
     const interval = this.opts.definitionPollIntervalMs ?? 5000;
     const timeoutMs = this.opts.definitionTimeoutMs ?? 300_000;
     const deadline = Date.now() + timeoutMs;
-    const poller = this.client.galleryImages.createOrUpdate(this.rg, this.name, spec.name, body, {
-      updateIntervalInMs: interval,
+    const { poller } = await this.startWrite(`Creating the ${what}`, async () => {
+      const p = this.client.galleryImages.createOrUpdate(this.rg, this.name, spec.name, body, {
+        updateIntervalInMs: interval,
+        ...this.callOptions(),
+      });
+      await p.submitted();
+      // Wrapped: the poller is thenable, and an async function would wait for the whole operation.
+      return { poller: p };
     });
+    const budget = currentBudget();
+    const waitLimit = AbortSignal.timeout(timeoutMs);
     try {
-      await poller.submitted();
-    } catch (e) {
-      throw toGalleryError(e, `Creating the ${what}`);
-    }
-    try {
-      await poller.pollUntilDone({ abortSignal: AbortSignal.timeout(timeoutMs) });
+      await poller.pollUntilDone({ abortSignal: budget ? AbortSignal.any([waitLimit, budget]) : waitLimit });
       return;
     } catch (e) {
-      if (!isForbidden(e)) throw toGalleryError(e, `Creating the ${what}`);
+      if (!isForbidden(e)) throw this.fail(e, `Creating the ${what}`);
       this.log.warn('gallery.poll-forbidden', { definition: spec.name });
     }
     for (;;) {
@@ -241,27 +318,34 @@ export class GalleryPublisher {
           permanent: false,
         });
       }
-      await new Promise((r) => setTimeout(r, interval));
+      await pause(interval, budget);
+      if (budget?.aborted) throw this.fail(new Error('aborted'), `Waiting for the ${what}`);
     }
   }
 
   private async getDefinition(definition: string, what: string): Promise<GalleryImage | undefined> {
     try {
-      return await this.client.galleryImages.get(this.rg, this.name, definition);
+      return await this.client.galleryImages.get(this.rg, this.name, definition, this.callOptions());
     } catch (e) {
       if (hasStatus(e, 404)) return undefined;
-      throw toGalleryError(e, `Reading the ${what}`);
+      throw this.fail(e, `Reading the ${what}`);
     }
   }
 
   async getVersion(definition: string, version: string): Promise<VersionInfo | undefined> {
     try {
       return toVersionInfo(
-        await this.client.galleryImageVersions.get(this.rg, this.name, definition, version),
+        await this.client.galleryImageVersions.get(
+          this.rg,
+          this.name,
+          definition,
+          version,
+          this.callOptions(),
+        ),
       );
     } catch (e) {
       if (hasStatus(e, 404)) return undefined;
-      throw toGalleryError(e, `Reading image version ${definition}/${version}`);
+      throw this.fail(e, `Reading image version ${definition}/${version}`);
     }
   }
 
@@ -273,12 +357,13 @@ export class GalleryPublisher {
         this.rg,
         this.name,
         definition,
+        this.callOptions(),
       )) {
         out.push(toVersionInfo(v));
       }
     } catch (e) {
       if (hasStatus(e, 404)) return [];
-      throw toGalleryError(e, `Listing image versions of ${definition}`);
+      throw this.fail(e, `Listing image versions of ${definition}`);
     }
     return out;
   }
@@ -298,7 +383,7 @@ export class GalleryPublisher {
         targetRegions: g.targetRegions.map((t) => ({
           name: t.name,
           regionalReplicaCount: t.replicas,
-          storageAccountType: g.storageAccountType,
+          storageAccountType: t.storageAccountType ?? g.storageAccountType,
         })),
         storageAccountType: g.storageAccountType,
         excludeFromLatest: p.excludeFromLatest,
@@ -315,19 +400,25 @@ export class GalleryPublisher {
       version: name,
       excludeFromLatest: p.excludeFromLatest,
     });
-    const poller = this.client.galleryImageVersions.createOrUpdate(
-      this.rg,
-      this.name,
-      definition,
-      name,
-      body,
-    );
-    try {
+    const what = `Creating image version ${definition}/${name}`;
+    const { poller } = await this.startWrite(what, async () => {
+      const p = this.client.galleryImageVersions.createOrUpdate(
+        this.rg,
+        this.name,
+        definition,
+        name,
+        body,
+        this.callOptions(),
+      );
       // The poller is also a promise of the final result: never await it, only its first request.
-      await poller.submitted();
+      await p.submitted();
+      // Wrapped: the poller is thenable, and an async function would wait for the whole operation.
+      return { poller: p };
+    });
+    try {
       return saveOperation({ op: 'create', definition, version: name, lro: await poller.serialize() });
     } catch (e) {
-      throw toGalleryError(e, `Creating image version ${definition}/${name}`);
+      throw this.fail(e, what);
     }
   }
 
@@ -339,11 +430,11 @@ export class GalleryPublisher {
     if (lroStatus(saved.lro) !== 'succeeded') {
       poller = this.restore(saved.lro, this.client.galleryImageVersions.createOrUpdate);
       try {
-        await poller.poll();
+        await poller.poll(this.callOptions());
       } catch (e) {
-        if (isRestError(e) && isTransientRestError(e)) throw toGalleryError(e, what);
+        if (isRestError(e) && isTransientRestError(e)) throw this.fail(e, what);
         if (isForbidden(e)) return this.pollVersionByState(saved, state);
-        if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw toGalleryError(e, what);
+        if (poller.operationState?.status !== 'failed' && !isRestError(e)) throw this.fail(e, what);
         return { status: 'failed', error: operationError(e) };
       }
     }
@@ -363,12 +454,23 @@ export class GalleryPublisher {
 
   async beginDeleteVersion(definition: string, version: string): Promise<string> {
     this.log.info('gallery.version-delete', { definition, version });
-    const poller = this.client.galleryImageVersions.delete(this.rg, this.name, definition, version);
+    const what = `Deleting image version ${definition}/${version}`;
+    const { poller } = await this.startWrite(what, async () => {
+      const p = this.client.galleryImageVersions.delete(
+        this.rg,
+        this.name,
+        definition,
+        version,
+        this.callOptions(),
+      );
+      await p.submitted();
+      // Wrapped: the poller is thenable, and an async function would wait for the whole operation.
+      return { poller: p };
+    });
     try {
-      await poller.submitted();
       return saveOperation({ op: 'delete', definition, version, lro: await poller.serialize() });
     } catch (e) {
-      throw toGalleryError(e, `Deleting image version ${definition}/${version}`);
+      throw this.fail(e, what);
     }
   }
 
@@ -391,14 +493,14 @@ export class GalleryPublisher {
     const poller = this.restore(saved.lro, this.client.galleryImageVersions.delete);
     const what = `Deleting image version ${saved.definition}/${saved.version}`;
     try {
-      await poller.poll();
+      await poller.poll(this.callOptions());
     } catch (e) {
       if (isForbidden(e)) {
         this.log.warn('gallery.poll-forbidden', { definition: saved.definition, version: saved.version });
         return (await this.getVersion(saved.definition, saved.version)) ? 'running' : 'done';
       }
-      throw isRestError(e)
-        ? toGalleryError(e, what)
+      throw isRestError(e) || e instanceof MirrorError || currentBudget()?.aborted
+        ? this.fail(e, what)
         : new MirrorError('GALLERY_FAILED', `${what} failed: ${operationError(e).message}`, {
             permanent: false,
             cause: e,

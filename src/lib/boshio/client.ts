@@ -100,6 +100,23 @@ export function assertAllowedUrl(url: string | URL, allowedHosts: readonly strin
   return u;
 }
 
+/**
+ * Why a response is not the stored object, if it is not: Cloud Storage's decompressive transcoding
+ * ("Transcoding of gzip-compressed files", cloud.google.com/storage/docs/transcoding) serves a
+ * gzip-encoded object decoded, marked by `x-goog-stored-content-encoding: gzip` without a matching
+ * `Content-Encoding`, and by a `Warning: 214` (Transformation Applied, RFC 7234 §5.5).
+ */
+function transcoding(h: IncomingHttpHeaders): string | undefined {
+  const stored = String(h['x-goog-stored-content-encoding'] ?? '').toLowerCase();
+  const served = String(h['content-encoding'] ?? 'identity').toLowerCase();
+  if (stored !== '' && stored !== 'identity' && stored !== served) {
+    return `stored with Content-Encoding ${stored}, served as ${served}`;
+  }
+  const warning = String(h.warning ?? '');
+  if (/(^|,)\s*214\b/.test(warning)) return `Warning: ${warning}`;
+  return undefined;
+}
+
 /** The MirrorError a hook threw, found through got's wrapping, if any. */
 function mirrorCause(e: unknown): MirrorError | undefined {
   for (let c: unknown = e, i = 0; c !== undefined && c !== null && i < 5; i++) {
@@ -124,6 +141,17 @@ function statusOf(e: unknown): number | undefined {
 
 function backoff(baseMs: number, attempt: number): number {
   return Math.min(baseMs * 2 ** Math.max(0, attempt - 1), MAX_BACKOFF_MS);
+}
+
+/**
+ * An entry with a light stemcell and no regular one (bosh.io's Azure Windows series): nothing to
+ * mirror, which is not the same as a malformed entry.
+ */
+export function isLightOnly(series: string, raw: unknown): boolean {
+  if (typeof raw !== 'object' || raw === null) return false;
+  const e = raw as Record<string, unknown>;
+  const has = (k: string) => typeof e[k] === 'object' && e[k] !== null;
+  return e.name === series && has('light') && !has('regular');
 }
 
 /** One API entry as a release, or the reason it is unusable. */
@@ -199,6 +227,14 @@ export class BoshIoClient {
     }
     const seen = new Set<string>();
     const out: StemcellRelease[] = [];
+    const lightOnly = body.filter((raw: unknown) => isLightOnly(series, raw)).length;
+    if (lightOnly > 0 && lightOnly === body.length) {
+      throw new MirrorError(
+        'INVALID_REQUEST',
+        `bosh.io publishes only light stemcells for "${series}" (${lightOnly} versions): a light stemcell ` +
+          'points at an image Azure already hosts and carries no VHD to mirror',
+      );
+    }
     body.forEach((raw: unknown, index) => {
       const r = parseEntry(series, raw);
       if (typeof r === 'string') {
@@ -383,7 +419,11 @@ class ResumableDownload extends Readable {
 
   private request(): void {
     const offset = this.received;
-    const headers: Record<string, string> = {};
+    // The stored bytes, whatever the object's Content-Encoding: a storage service that transcodes
+    // (Cloud Storage decompresses gzip-encoded objects for clients that do not accept gzip) would
+    // otherwise hand over other bytes than those bosh.io's checksum covers. `decompress: false` keeps
+    // them as they arrive.
+    const headers: Record<string, string> = { 'accept-encoding': 'gzip' };
     if (offset > 0) {
       headers.range = `bytes=${offset}-`;
       const validator = this.etag ?? this.lastModified;
@@ -450,6 +490,12 @@ class ResumableDownload extends Readable {
       fail: new MirrorError('DOWNLOAD_FAILED', msg, { permanent: false }),
     });
     if (RETRY_STATUS.includes(status)) return { retry: `HTTP ${status}` };
+    const transcoded = transcoding(h);
+    if (transcoded) {
+      return transient(
+        `${host} transcoded the archive (${transcoded}): those are not the bytes bosh.io's checksum covers; trying again later`,
+      );
+    }
     if (offset === 0) {
       if (status !== 200) {
         return {

@@ -33,9 +33,13 @@ export type VhdStorage =
   | { kind: 'connectionString'; connectionString: string; accountName: string }
   | { kind: 'identity'; blobServiceUrl: string; accountName: string; clientId: string | undefined };
 
+export type GalleryStorageAccountType = 'Standard_LRS' | 'Standard_ZRS' | 'Premium_LRS';
+
 export interface TargetRegion {
   readonly name: string;
   readonly replicas: number;
+  /** This region's replica storage; undefined: BASM_GALLERY_STORAGE_ACCOUNT_TYPE. */
+  readonly storageAccountType?: GalleryStorageAccountType;
 }
 
 export interface GalleryConfig {
@@ -49,7 +53,7 @@ export interface GalleryConfig {
   readonly sku: string | undefined;
   readonly imageName: string | undefined;
   readonly targetRegions: readonly TargetRegion[];
-  readonly storageAccountType: 'Standard_LRS' | 'Standard_ZRS' | 'Premium_LRS';
+  readonly storageAccountType: GalleryStorageAccountType;
   /** ARM id of the storage account holding the staged VHDs. */
   readonly storageAccountId: string;
 }
@@ -205,23 +209,98 @@ function parseSchedule(r: Reader): string {
   return v;
 }
 
-function parseTargetRegions(r: Reader, homeRegion: string): TargetRegion[] {
+const STORAGE_ACCOUNT_TYPES: readonly GalleryStorageAccountType[] = [
+  'Standard_LRS',
+  'Standard_ZRS',
+  'Premium_LRS',
+];
+
+/**
+ * Regions that offer zone-redundant storage, from "Azure regions that support zone-redundant storage
+ * (ZRS)" (learn.microsoft.com, Azure Storage, standard accounts; read 2026-11). A gallery replica
+ * set to Standard_ZRS elsewhere is refused by Azure only when the version is created, after the
+ * whole transfer: refusing it at start saves that.
+ */
+export const ZRS_REGIONS: ReadonlySet<string> = new Set([
+  'southafricanorth',
+  'australiaeast',
+  'centralindia',
+  'chinanorth3',
+  'eastasia',
+  'japaneast',
+  'koreacentral',
+  'southeastasia',
+  'francecentral',
+  'germanywestcentral',
+  'italynorth',
+  'northeurope',
+  'norwayeast',
+  'polandcentral',
+  'spaincentral',
+  'swedencentral',
+  'switzerlandnorth',
+  'uksouth',
+  'westeurope',
+  'israelcentral',
+  'qatarcentral',
+  'uaenorth',
+  'canadacentral',
+  'centralus',
+  'eastus',
+  'eastus2',
+  'mexicocentral',
+  'southcentralus',
+  'usgovvirginia',
+  'westus2',
+  'westus3',
+  'brazilsouth',
+]);
+
+function parseStorageAccountType(
+  name: string,
+  value: string,
+  whole: string = value,
+): GalleryStorageAccountType {
+  const t = STORAGE_ACCOUNT_TYPES.find((x) => x === value);
+  if (t === undefined) throw new ConfigError(name, STORAGE_ACCOUNT_TYPES.join(', '), whole);
+  return t;
+}
+
+/**
+ * `region=replicas[:storageAccountType],…` (DESIGN §4), e.g. `westeurope=2:Standard_ZRS,northeurope=1`;
+ * the gallery's own region is added with one replica when missing (Azure requires it). A region
+ * whose replicas would be Standard_ZRS must offer zone-redundant storage (ZRS_REGIONS).
+ */
+function parseTargetRegions(
+  r: Reader,
+  homeRegion: string,
+  defaultType: GalleryStorageAccountType,
+): TargetRegion[] {
   const name = 'BASM_GALLERY_TARGET_REGIONS';
   const v = r.raw(name);
   const expected =
-    'region=replicas pairs separated by commas, e.g. "westeurope=2,northeurope=1" (replicas 1-100)';
-  if (v === undefined) return [{ name: homeRegion, replicas: 1 }];
+    'region=replicas[:storageAccountType] items separated by commas, e.g. "westeurope=2:Standard_ZRS,northeurope=1" (replicas 1-100)';
   const regions: TargetRegion[] = [];
-  for (const item of v.split(',')) {
-    const m = /^\s*([a-z][a-z0-9]{1,40})\s*(?:=\s*(\d{1,3}))?\s*$/.exec(item);
+  for (const item of v === undefined ? [] : v.split(',')) {
+    const m = /^\s*([a-z][a-z0-9]{1,40})\s*(?:=\s*(\d{1,3})\s*(?::\s*([A-Za-z_]+))?)?\s*$/.exec(item);
     const replicas = m?.[2] === undefined ? 1 : Number(m[2]);
     if (!m?.[1] || replicas < 1 || replicas > 100 || regions.some((x) => x.name === m[1])) {
       throw new ConfigError(name, expected, v);
     }
-    regions.push({ name: m[1], replicas });
+    const type = m[3] === undefined ? undefined : parseStorageAccountType(name, m[3], v);
+    regions.push({ name: m[1], replicas, ...(type ? { storageAccountType: type } : {}) });
   }
   // Azure requires the gallery's own region among the targets.
   if (!regions.some((x) => x.name === homeRegion)) regions.unshift({ name: homeRegion, replicas: 1 });
+  for (const t of regions) {
+    if ((t.storageAccountType ?? defaultType) === 'Standard_ZRS' && !ZRS_REGIONS.has(t.name)) {
+      throw new ConfigError(
+        t.storageAccountType ? name : 'BASM_GALLERY_STORAGE_ACCOUNT_TYPE',
+        `a replica storage type the region offers (${t.name} has no zone-redundant storage in Azure Storage's list of ZRS regions; use Standard_LRS there)`,
+        t.storageAccountType ? v : 'Standard_ZRS',
+      );
+    }
+  }
   return regions;
 }
 
@@ -315,6 +394,26 @@ function parseVhdStorage(r: Reader, host: HostStorage, clientId: string | undefi
   };
 }
 
+/**
+ * Overrides that name one image definition, or one identity, for every series: with two series
+ * jammy and noble (both numbered 1.x) would share one definition, their versions colliding and
+ * retention and excludeFromLatest mixing series. Refused at start, before any transfer.
+ */
+const SINGLE_SERIES_OVERRIDES = ['BASM_GALLERY_IMAGE_NAME', 'BASM_GALLERY_OFFER'] as const;
+
+function checkSingleSeriesOverrides(r: Reader, series: readonly string[]): void {
+  if (series.length < 2) return;
+  for (const name of SINGLE_SERIES_OVERRIDES) {
+    if (r.raw(name) !== undefined) {
+      throw new ConfigError(
+        name,
+        `to be unset when BASM_STEMCELL_SERIES names more than one series (${series.join(', ')}): each series needs its own image definition`,
+        r.raw(name),
+      );
+    }
+  }
+}
+
 function parseGallery(r: Reader, vhd: VhdStorage): GalleryConfig | undefined {
   const names = [
     'AZURE_SUBSCRIPTION_ID',
@@ -346,14 +445,10 @@ function parseGallery(r: Reader, vhd: VhdStorage): GalleryConfig | undefined {
       'an ARM storage account id /subscriptions/…/storageAccounts/<name>',
     ) ??
     `/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.Storage/storageAccounts/${vhd.accountName}`;
-  const type = r.raw('BASM_GALLERY_STORAGE_ACCOUNT_TYPE') ?? 'Standard_LRS';
-  if (type !== 'Standard_LRS' && type !== 'Standard_ZRS' && type !== 'Premium_LRS') {
-    throw new ConfigError(
-      'BASM_GALLERY_STORAGE_ACCOUNT_TYPE',
-      'Standard_LRS, Standard_ZRS or Premium_LRS',
-      type,
-    );
-  }
+  const type = parseStorageAccountType(
+    'BASM_GALLERY_STORAGE_ACCOUNT_TYPE',
+    r.raw('BASM_GALLERY_STORAGE_ACCOUNT_TYPE') ?? 'Standard_LRS',
+  );
   const ident =
     'letters, digits, dots, dashes, underscores (2-80, starting and ending with a letter or digit)';
   return {
@@ -365,7 +460,7 @@ function parseGallery(r: Reader, vhd: VhdStorage): GalleryConfig | undefined {
     offer: r.string('BASM_GALLERY_OFFER', IMAGE_NAME, ident),
     sku: r.string('BASM_GALLERY_SKU', IMAGE_NAME, ident),
     imageName: r.string('BASM_GALLERY_IMAGE_NAME', IMAGE_NAME, ident),
-    targetRegions: parseTargetRegions(r, region),
+    targetRegions: parseTargetRegions(r, region, type),
     storageAccountType: type,
     storageAccountId,
   };
@@ -445,6 +540,8 @@ export function loadConfig(env: Env = process.env, timeoutSeconds = functionTime
   const managedIdentityClientId = r.string('AZURE_MANAGED_IDENTITY_ID', GUID, 'a client id (GUID)');
   const hostStorage = parseHostStorage(r);
   const vhdStorage = parseVhdStorage(r, hostStorage, managedIdentityClientId);
+  const series = parseSeries(r);
+  checkSingleSeriesOverrides(r, series);
   const config: Config = {
     hostStorage,
     vhdStorage,
@@ -454,7 +551,7 @@ export function loadConfig(env: Env = process.env, timeoutSeconds = functionTime
         CONTAINER,
         'a blob container name (3-63 lowercase letters, digits, dashes)',
       ) ?? 'stemcell',
-    series: parseSeries(r),
+    series,
     schedule: parseSchedule(r),
     boshIoUrl,
     allowedDownloadHosts: parseAllowedHosts(r, boshIoUrl),
@@ -509,7 +606,9 @@ export function describeConfig(c: Config): Record<string, unknown> {
     schedule: c.schedule,
     boshIoUrl: c.boshIoUrl,
     gallery: c.gallery ? `${c.gallery.resourceGroup}/${c.gallery.galleryName}` : 'none (jobs end staged)',
-    targetRegions: c.gallery?.targetRegions.map((t) => `${t.name}=${t.replicas}`).join(','),
+    targetRegions: c.gallery?.targetRegions
+      .map((t) => `${t.name}=${t.replicas}:${t.storageAccountType ?? c.gallery!.storageAccountType}`)
+      .join(','),
     vhdStorage: `${c.vhdStorage.accountName}/${c.container}`,
     notify: c.notify.github
       ? `${c.notify.github.owner}/${c.notify.github.repo} ${c.notify.github.workflow}`

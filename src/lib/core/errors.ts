@@ -26,6 +26,11 @@ export interface MirrorErrorOptions {
   /** Permanent errors fail the job at once; transient ones are retried. */
   permanent?: boolean;
   cause?: unknown;
+  /**
+   * For a transient error: when the service asked to be tried again (Retry-After, in seconds). The
+   * job then waits in a delayed continuation instead of failing the invocation.
+   */
+  retryAfterSeconds?: number;
 }
 
 const PERMANENT_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set([
@@ -41,12 +46,14 @@ const PERMANENT_BY_DEFAULT: ReadonlySet<ErrorCode> = new Set([
 export class MirrorError extends Error {
   readonly code: ErrorCode;
   readonly permanent: boolean;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, message: string, options: MirrorErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'MirrorError';
     this.code = code;
     this.permanent = options.permanent ?? PERMANENT_BY_DEFAULT.has(code);
+    this.retryAfterSeconds = this.permanent ? undefined : options.retryAfterSeconds;
   }
 }
 

@@ -52,6 +52,11 @@ export async function notifyFailure(
   deps: Pick<PipelineDeps, 'notifier' | 'config' | 'log'>,
 ): Promise<void> {
   if (!deps.notifier || !deps.config.notify.onFailure) return;
+  // Downstream was told the version is published: a later failure never contradicts that.
+  if (job.notify === 'sent') {
+    deps.log.warn('notify.failure-after-success', { series: job.series, version: job.version });
+    return;
+  }
   try {
     await deps.notifier.notify({
       kind: 'failed',

@@ -25,6 +25,11 @@ export async function failPoisoned(
     log.info('poison.already-done', { status: job.status });
     return;
   }
+  if (job.stage === 'notify' || job.stage === 'cleanup') {
+    // Published already: what is left never un-publishes. The next request for it finishes the job.
+    log.warn('poison.after-publish', { stage: job.stage, galleryImageVersionId: job.galleryImageVersionId });
+    return;
+  }
   const failed = await deps.jobs.release(job, {
     status: 'failed',
     errorCode: job.errorCode ?? 'POISONED',

@@ -3,6 +3,7 @@
  * what Azure reported and what the job carries, so every case is a unit test.
  */
 import type { VersionInfo } from '../azure/gallery';
+import { stemcellReferences, usedByMirrorAlone } from '../stemcell/cpi-image';
 
 export type PublishDecision =
   /** No version yet: create it. */
@@ -11,9 +12,15 @@ export type PublishDecision =
   | { kind: 'skip'; versionId: string }
   /** A create is under way (our own, from an invocation that died before it saved its poller): follow it. */
   | { kind: 'follow' }
-  /** Forced, or the version ended Failed (or is in another state): delete it, then create it again. */
+  /**
+   * Forced, or the version ended Failed (or is in another state): delete it, then create it again;
+   * only ever a version the mirror alone uses.
+   */
   | { kind: 'replace' }
-  /** Another image under the same version name, and no force: never overwritten silently. */
+  /**
+   * Another image under the same version name and no force, or a version a BOSH director created or
+   * uses: never overwritten (a director may be booting VMs from it).
+   */
   | { kind: 'conflict'; reason: string };
 
 export interface PublishWanted {
@@ -37,6 +44,16 @@ export function decidePublish(existing: VersionInfo | undefined, wanted: Publish
       };
     }
     if (state === 'Creating' || state === 'Updating') return { kind: 'follow' };
+  }
+  if (!usedByMirrorAlone(existing.tags)) {
+    const refs = stemcellReferences(existing.tags);
+    return {
+      kind: 'conflict',
+      reason:
+        refs.length > 0
+          ? `it is in use by BOSH (stemcell_references: ${refs.join(', ')}), so the mirror does not replace it`
+          : 'it was not created by the mirror (no stemcell_references tag), so the mirror does not replace it',
+    };
   }
   return { kind: 'replace' };
 }

@@ -7,6 +7,7 @@
  * after a crash, a timeout, a redeploy or a spent time budget.
  */
 import { randomUUID } from 'node:crypto';
+import { runWithBudget } from '../core/budget';
 import { isMirrorError, toErrorInfo } from '../core/errors';
 import type { Logger } from '../core/log';
 import {
@@ -81,7 +82,8 @@ export async function runMirror(
   const run = new LeasedRun(claim.job, deps, opts, jlog);
   run.startHeartbeat();
   try {
-    return await run.advance();
+    // Every client call of the run carries the budget (core/budget.ts).
+    return await runWithBudget(opts.budget, () => run.advance());
   } catch (e) {
     return run.handleError(e);
   } finally {
@@ -194,6 +196,13 @@ class LeasedRun implements StageRun {
     }
     const info = toErrorInfo(e);
     const permanent = isMirrorError(e) && e.permanent;
+    const retryAfter = isMirrorError(e) ? e.retryAfterSeconds : undefined;
+    if (retryAfter !== undefined) {
+      // The service said when to come back (or the budget ran out mid-call): a delayed
+      // continuation, not a failed delivery that would count toward the poison queue.
+      this.log.warn('job.retry-later', { stage: this.current.stage, delaySeconds: retryAfter, error: info });
+      return this.wait({ errorCode: info.code, errorMessage: info.message.slice(0, 2000) }, retryAfter);
+    }
     this.log.error(permanent ? 'job.failed' : 'job.error', { stage: this.current.stage, error: info });
     const fields = {
       errorCode: info.code,

@@ -200,3 +200,23 @@ export function withTags(
   }
   return out;
 }
+
+/** The stemcell names in a version's `stemcell_references` tag (comma-separated, as the CPI writes it). */
+export function stemcellReferences(tags: Readonly<Record<string, string>>): string[] {
+  return (tags.stemcell_references ?? '')
+    .split(',')
+    .map((r) => r.trim())
+    .filter((r) => r !== '');
+}
+
+/**
+ * Whether the mirror alone uses a version: its `stemcell_references` holds the mirror's reference
+ * and nothing else. A director's CPI adds its stemcell's name when it uses a version and refuses a
+ * version without the tag as "not created by BOSH CPI" (bosh-azure-cpi-release); any other name, or
+ * no tag at all, means someone else created or uses it, and the mirror must neither delete nor
+ * replace it.
+ */
+export function usedByMirrorAlone(tags: Readonly<Record<string, string>>): boolean {
+  const refs = stemcellReferences(tags);
+  return refs.length > 0 && refs.every((r) => r === MIRROR_STEMCELL_REFERENCE);
+}

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig, type Config, type GalleryConfig } from '../../../src/lib/config/config';
 import { createAzureCredential } from '../../../src/lib/azure/credential';
+import { invocationBudget, runWithBudget } from '../../../src/lib/core/budget';
 import { MirrorError } from '../../../src/lib/core/errors';
 import {
   MIRROR_STEMCELL_REFERENCE,
@@ -47,6 +48,7 @@ function publisherFor(c: Config): GalleryPublisher {
     endpoint: c.armEndpoint,
     retry: { maxRetries: 3, retryDelayInMs: 5, maxRetryDelayInMs: 20 },
     definitionPollIntervalMs: 5,
+    backoff: { attempts: 4, firstDelayMs: 5 },
   });
 }
 
@@ -454,6 +456,113 @@ describe('image versions', () => {
       expect(await publisher.pollDelete(again)).toBe('done');
     },
   );
+});
+
+describe('what Resource Manager answers in the field', () => {
+  let spec: ImageDefinitionSpec;
+  let uri: string;
+  let n = 0;
+  beforeEach(async () => {
+    spec = imageDefinitionFor(jammyGen1, gallery);
+    await publisher.ensureImageDefinition(spec);
+    uri = await stageVhd(`field-${++n}.vhd`);
+  });
+
+  const begin = (version: string) =>
+    publisher.beginCreateVersion(spec.name, version, { sourceUri: uri, tags: {}, excludeFromLatest: false });
+  const okPuts = (version: string) => putsTo(`/versions/${version}`).filter((r) => r.status < 300);
+  async function rejection(p: Promise<unknown>): Promise<MirrorError> {
+    const e = await p.then(
+      () => undefined,
+      (x: unknown) => x,
+    );
+    expect(e).toBeInstanceOf(MirrorError);
+    return e as MirrorError;
+  }
+
+  it('retries a concurrent-write conflict (409 ConflictingConcurrentWriteNotAllowed) and creates the version once', async () => {
+    arm.failNext(2, 409, {
+      code: 'ConflictingConcurrentWriteNotAllowed',
+      method: 'PUT',
+      pathIncludes: '/versions/',
+    });
+    const state = await begin('2.1');
+    expect((await pollToEnd(state)).result.status).toBe('succeeded');
+    expect(putsTo('/versions/2.1.0').map((r) => r.status)).toEqual([409, 409, 201]);
+    expect(okPuts('2.1.0')).toHaveLength(1);
+  });
+
+  it('waits out a parent not yet visible (404 ParentResourceNotFound) right after the definition was created', async () => {
+    arm.setParentLag(2);
+    const fresh = imageDefinitionFor({ ...jammyGen1, name: 'bosh-azure-hyperv-ubuntu-lagging' }, gallery);
+    await publisher.ensureImageDefinition(fresh);
+    const state = await publisher.beginCreateVersion(fresh.name, '2.2', {
+      sourceUri: uri,
+      tags: {},
+      excludeFromLatest: false,
+    });
+    expect((await pollToEnd(state)).result.status).toBe('succeeded');
+    expect(putsTo('/versions/2.2.0').map((r) => r.status)).toEqual([404, 404, 201]);
+  });
+
+  it('keeps a real conflict (409 PropertyChangeNotAllowed) permanent and does not retry it', async () => {
+    arm.failNext(1, 409, { code: 'PropertyChangeNotAllowed', method: 'PUT', pathIncludes: '/versions/' });
+    const e = await rejection(begin('2.3'));
+    expect(e.code).toBe('GALLERY_CONFLICT');
+    expect(e.permanent).toBe(true);
+    expect(putsTo('/versions/2.3.0')).toHaveLength(1);
+  });
+
+  it('gives up on a conflict that outlasts the retries as transient, not as a conflict', async () => {
+    arm.failNext(9, 409, { code: 'AnotherOperationInProgress', method: 'PUT', pathIncludes: '/versions/' });
+    const e = await rejection(begin('2.4'));
+    expect(e.code).toBe('GALLERY_FAILED');
+    expect(e.permanent).toBe(false);
+    // One try and four retries.
+    expect(putsTo('/versions/2.4.0')).toHaveLength(5);
+    arm.reset();
+  });
+
+  it('never sleeps out a Retry-After longer than the budget: it ends the call with the delay to continue after', async () => {
+    arm.failNext(1, 429, { retryAfterSeconds: 1800, method: 'PUT', pathIncludes: '/versions/' });
+    const e = await rejection(runWithBudget(invocationBudget(60_000), () => begin('2.5')));
+    expect(e.permanent).toBe(false);
+    expect(e.retryAfterSeconds).toBe(1800);
+    expect(putsTo('/versions/2.5.0')).toHaveLength(1);
+    // A short one within the budget is waited out by the client and the call goes through.
+    arm.failNext(1, 429, { retryAfterSeconds: 1, method: 'PUT', pathIncludes: '/versions/' });
+    await runWithBudget(invocationBudget(60_000), () => begin('2.5'));
+    expect(okPuts('2.5.0')).toHaveLength(1);
+  });
+
+  it('turns a backoff the budget cannot hold into a delayed continuation', async () => {
+    const patient = new GalleryPublisher(config.gallery!, createAzureCredential(config), {
+      endpoint: config.armEndpoint,
+      backoff: { attempts: 4, firstDelayMs: 5_000 },
+    });
+    arm.failNext(1, 409, {
+      code: 'ConflictingConcurrentWriteNotAllowed',
+      method: 'PUT',
+      pathIncludes: '/versions/',
+    });
+    const e = await rejection(
+      runWithBudget(invocationBudget(2_000), () =>
+        patient.beginCreateVersion(spec.name, '2.6', { sourceUri: uri, tags: {}, excludeFromLatest: false }),
+      ),
+    );
+    expect(e.permanent).toBe(false);
+    expect(e.retryAfterSeconds).toBe(5);
+    expect(putsTo('/versions/2.6.0').map((r) => r.status)).toEqual([409]);
+  });
+
+  it('carries the budget’s abort signal on every call: a spent budget stops a read at once', async () => {
+    const spent = new AbortController();
+    spent.abort();
+    const before = arm.requests.length;
+    const e = await rejection(runWithBudget(spent.signal, () => publisher.getVersion(spec.name, '1.0.0')));
+    expect(e.retryAfterSeconds).toBe(0);
+    expect(arm.requests.length).toBe(before);
+  });
 });
 
 describe('selectForRetention', () => {

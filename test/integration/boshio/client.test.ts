@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { buffer } from 'node:stream/consumers';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BoshIoClient, closestNames, type StemcellRelease } from '../../../src/lib/boshio/client';
 import { MirrorError } from '../../../src/lib/core/errors';
@@ -120,7 +121,7 @@ describe('listReleases / resolve', () => {
     ]);
     const list = await client().listReleases(series);
     expect(list.map((r) => r.version)).toEqual(['1.5']);
-    const skipped = lines.filter((l) => l.includes('archive.entry-skipped'));
+    const skipped = lines.filter((l) => l.includes('boshio.entry-skipped'));
     expect(skipped).toHaveLength(6);
     expect(skipped.join('\n')).toMatch(/bad sha256/);
     expect(skipped.join('\n')).toMatch(/duplicate version 1\.5/);
@@ -131,6 +132,32 @@ describe('listReleases / resolve', () => {
     expect(e.code).toBe('NOT_FOUND');
     expect(e.permanent).toBe(true);
     expect(e.message).toMatch(/no stemcells for series "bosh-azure-hyperv-ubuntu-nosuch-go_agent"/);
+  });
+
+  it('a series bosh.io publishes only as light stemcells is INVALID_REQUEST saying it has no VHD', async () => {
+    const series = 'bosh-azure-hyperv-windows2019-go_agent';
+    fake.seed(
+      series,
+      ['2019.90', '2019.89'].map((version) => ({
+        name: series,
+        version,
+        light: {
+          url: `https://stemcells.example.test/light-${version}.tgz`,
+          size: 9000,
+          md5: '',
+          sha1: '',
+          sha256: SHA(version),
+        },
+      })),
+    );
+    const e = await failure(client().resolve(series, 'latest'));
+    expect(e.code).toBe('INVALID_REQUEST');
+    expect(e.permanent).toBe(true);
+    expect(e.message).toMatch(
+      /only light stemcells for "bosh-azure-hyperv-windows2019-go_agent" \(2 versions\)/,
+    );
+    expect(e.message).toContain('no VHD');
+    expect(lines.filter((l) => l.includes('boshio.entry-skipped'))).toHaveLength(0);
   });
 
   it('an unknown version is NOT_FOUND naming the closest versions', async () => {
@@ -218,6 +245,30 @@ describe('openDownload', () => {
     expect(sha256(got)).toBe(release.sha256);
     expect(seen).toBe(SIZE);
     expect(fake.requests.map((r) => [r.range, r.status])).toEqual([[undefined, 200]]);
+  });
+
+  describe('from a store that transcodes gzip-encoded objects', () => {
+    let gz: StemcellRelease;
+    beforeAll(async () => {
+      await fake.addRelease({ series: SERIES, version: '1.101', body: gzipSync(randomBytes(256 * 1024)) });
+      gz = await client().resolve(SERIES, '1.101');
+      fake.reset();
+    });
+
+    it('asks for the stored bytes (Accept-Encoding: gzip) and gets exactly them', async () => {
+      fake.transcode('honour');
+      const got = await buffer(client().openDownload(gz));
+      expect(sha256(got)).toBe(gz.sha256);
+      expect(fake.requests.map((r) => r.acceptEncoding)).toEqual(['gzip']);
+    });
+
+    it('refuses a body that was transcoded anyway, as a transient DOWNLOAD_FAILED saying so', async () => {
+      fake.transcode('always');
+      const e = await failure(buffer(client().openDownload(gz)));
+      expect(e.code).toBe('DOWNLOAD_FAILED');
+      expect(e.permanent).toBe(false);
+      expect(e.message).toContain('transcoded the archive');
+    });
   });
 
   it('resumes with Range + If-Range after cuts at several offsets, byte-identical', async () => {

@@ -83,6 +83,64 @@ describe('loadConfig defaults', () => {
     ]);
   });
 
+  it('takes a replica storage type per target region, the default type elsewhere', () => {
+    const c = loadConfig(
+      {
+        ...GALLERY,
+        BASM_GALLERY_TARGET_REGIONS: 'westeurope=2:Standard_ZRS,northeurope=1,eastus=3:Premium_LRS',
+      },
+      1800,
+    );
+    expect(c.gallery?.targetRegions).toEqual([
+      { name: 'westeurope', replicas: 2, storageAccountType: 'Standard_ZRS' },
+      { name: 'northeurope', replicas: 1 },
+      { name: 'eastus', replicas: 3, storageAccountType: 'Premium_LRS' },
+    ]);
+    expect(c.gallery?.storageAccountType).toBe('Standard_LRS');
+  });
+
+  it('refuses at start a replica storage type Azure would refuse only at publish', () => {
+    fails(
+      { ...GALLERY, BASM_GALLERY_TARGET_REGIONS: 'westeurope=1,westcentralus=1:Standard_ZRS' },
+      'BASM_GALLERY_TARGET_REGIONS',
+      /westcentralus has no zone-redundant storage/,
+    );
+    fails(
+      {
+        ...GALLERY,
+        BASM_GALLERY_STORAGE_ACCOUNT_TYPE: 'Standard_ZRS',
+        BASM_GALLERY_TARGET_REGIONS: 'westcentralus=1',
+      },
+      'BASM_GALLERY_STORAGE_ACCOUNT_TYPE',
+      /westcentralus has no zone-redundant storage/,
+    );
+    fails(
+      { ...GALLERY, BASM_GALLERY_TARGET_REGIONS: 'westeurope=1:Standard_GRS' },
+      'BASM_GALLERY_TARGET_REGIONS',
+      /Standard_LRS, Standard_ZRS, Premium_LRS/,
+    );
+    // ZRS where it is offered, for the default type too.
+    const ok = loadConfig({ ...GALLERY, BASM_GALLERY_STORAGE_ACCOUNT_TYPE: 'Standard_ZRS' }, 1800);
+    expect(ok.gallery?.targetRegions).toEqual([{ name: 'westeurope', replicas: 1 }]);
+  });
+
+  it('refuses one image name or offer for several series', () => {
+    const two = 'bosh-azure-hyperv-ubuntu-jammy-go_agent,bosh-azure-hyperv-ubuntu-noble';
+    fails(
+      { ...GALLERY, BASM_STEMCELL_SERIES: two, BASM_GALLERY_IMAGE_NAME: 'ubuntu' },
+      'BASM_GALLERY_IMAGE_NAME',
+      /more than one series/,
+    );
+    fails(
+      { ...GALLERY, BASM_STEMCELL_SERIES: two, BASM_GALLERY_OFFER: 'ubuntu' },
+      'BASM_GALLERY_OFFER',
+      /own image definition/,
+    );
+    expect(loadConfig({ ...GALLERY, BASM_GALLERY_IMAGE_NAME: 'ubuntu' }, 1800).gallery?.imageName).toBe(
+      'ubuntu',
+    );
+  });
+
   it('takes identity-based host storage', () => {
     const c = loadConfig(
       {

@@ -1,13 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { VersionInfo } from '../../../src/lib/azure/gallery';
 import { decidePublish } from '../../../src/lib/mirror/publish-decision';
+import { MIRROR_STEMCELL_REFERENCE } from '../../../src/lib/stemcell/cpi-image';
 
 const SHA = 'a'.repeat(64);
 const OTHER = 'b'.repeat(64);
 
+const MINE = { stemcell_references: MIRROR_STEMCELL_REFERENCE };
+
 function version(
   provisioningState: string,
-  tags: Record<string, string> = { image_sha256: SHA },
+  tags: Record<string, string> = { image_sha256: SHA, ...MINE },
 ): VersionInfo {
   return {
     name: '1.682.0',
@@ -57,10 +60,35 @@ describe('decidePublish', () => {
     for (const state of ['Succeeded', 'Creating', 'Failed']) {
       expect(decidePublish(version(state), { imageSha256: SHA, force: true })).toEqual({ kind: 'replace' });
       expect(
-        decidePublish(version(state, { image_sha256: OTHER }), { imageSha256: SHA, force: true }),
+        decidePublish(version(state, { image_sha256: OTHER, ...MINE }), { imageSha256: SHA, force: true }),
       ).toEqual({
         kind: 'replace',
       });
     }
+  });
+
+  it('never replaces a version a director uses or created, forced or Failed, and names its references', () => {
+    const shared = {
+      image_sha256: SHA,
+      stemcell_references: `${MIRROR_STEMCELL_REFERENCE},bosh-stemcell-5f1e`,
+    };
+    const directors = { image_sha256: OTHER, stemcell_references: 'bosh-stemcell-77aa' };
+    for (const [tags, named] of [
+      [shared, 'bosh-stemcell-5f1e'],
+      [directors, 'bosh-stemcell-77aa'],
+    ] as const) {
+      for (const state of ['Succeeded', 'Failed', 'Creating']) {
+        const d = decidePublish(version(state, tags), { imageSha256: SHA, force: true });
+        expect(d.kind).toBe('conflict');
+        expect(d.kind === 'conflict' && d.reason).toContain(named);
+      }
+    }
+    const d = decidePublish(version('Failed', { image_sha256: SHA }), { imageSha256: SHA, force: false });
+    expect(d.kind === 'conflict' && d.reason).toContain('not created by the mirror');
+  });
+
+  it('still reuses a shared version of the same image without force, as the CPI does', () => {
+    const v = version('Succeeded', { image_sha256: SHA, stemcell_references: 'bosh-stemcell-77aa' });
+    expect(decidePublish(v, { imageSha256: SHA, force: false })).toEqual({ kind: 'skip', versionId: v.id });
   });
 });
