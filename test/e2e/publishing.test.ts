@@ -19,12 +19,8 @@ beforeAll(async () => {
 });
 afterAll(async () => world.close());
 
-async function mirror(version: string, over: Record<string, string> = {}): Promise<Job> {
-  const host = await world.startHost({ over, sink });
-  const res = await postMirror(host.url, { series: SERIES, version });
-  expect(res.status).toBe(202);
-  return world.waitForJob(version, ended, 60_000);
-}
+const mirror = (version: string, over: Record<string, string> = {}): Promise<Job> =>
+  world.mirror(version, { over, sink });
 
 async function blobExists(name: string): Promise<boolean> {
   return world.container.getBlobClient(name).exists();

@@ -3,7 +3,6 @@
  * whole app: the local host, the worker, Azurite and the strict fake ARM.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Job } from '../../src/lib/jobs/job';
 import type { LogLevel } from '../../src/lib/core/log';
 import { MIRROR_STEMCELL_REFERENCE } from '../../src/lib/stemcell/cpi-image';
 import { SERIES, postMirror, startWorld, type World } from '../support/world';
@@ -11,23 +10,14 @@ import { SERIES, postMirror, startWorld, type World } from '../support/world';
 let world: World;
 const lines: Array<{ level: LogLevel; line: string }> = [];
 const sink = (level: LogLevel, line: string) => void lines.push({ level, line });
-const ended = (j: Job) => ['succeeded', 'failed', 'skipped', 'staged'].includes(j.status);
 
 beforeAll(async () => {
   world = await startWorld();
 });
 afterAll(async () => world.close());
 
-async function mirror(
-  version: string,
-  over: Record<string, string> = {},
-  body: Record<string, unknown> = {},
-): Promise<Job> {
-  const host = await world.startHost({ over, sink });
-  const res = await postMirror(host.url, { series: SERIES, version, ...body });
-  expect(res.status).toBe(202);
-  return world.waitForJob(version, ended, 90_000);
-}
+const mirror = (version: string, over: Record<string, string> = {}, body: Record<string, unknown> = {}) =>
+  world.mirror(version, { over, body, sink, timeoutMs: 90_000 });
 
 function tagsOf(version: string): Record<string, string> | undefined {
   return (world.arm.version(SERIES, version) as { tags?: Record<string, string> } | undefined)?.tags;

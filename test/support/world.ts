@@ -8,7 +8,7 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { QueueClient } from '@azure/storage-queue';
 import { JOBS_TABLE, POISON_QUEUE, REQUEST_QUEUE } from '../../src/lib/azure/storage-clients';
 import { resetConfig } from '../../src/lib/config/config';
-import type { Job } from '../../src/lib/jobs/job';
+import { TERMINAL, type Job } from '../../src/lib/jobs/job';
 import { JobStore } from '../../src/lib/jobs/store';
 import { resetServices } from '../../src/lib/mirror/services';
 import type { LogSink } from '../../src/lib/core/log';
@@ -57,6 +57,14 @@ export interface World {
   stopHost(): Promise<void>;
   /** Polls the job row until `done` says so or the time is up. */
   waitForJob(version: string, done: (j: Job) => boolean, timeoutMs?: number): Promise<Job>;
+  /**
+   * POST /api/mirror for `version` (plus `body`) to a host with the world's settings plus `over`,
+   * then waits for the job to finish (`timeoutMs`, default 60 s); throws unless the POST answered 202.
+   */
+  mirror(
+    version: string,
+    o?: { over?: Record<string, string>; body?: Record<string, unknown>; sink?: LogSink; timeoutMs?: number },
+  ): Promise<Job>;
   close(): Promise<void>;
 }
 
@@ -200,6 +208,16 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
       throw new Error(
         `job ${version} did not reach the expected state; last: ${JSON.stringify(last && { status: last.status, stage: last.stage, error: last.errorMessage })}`,
       );
+    },
+    async mirror(version, o = {}) {
+      const h = await world.startHost({
+        ...(o.over ? { over: o.over } : {}),
+        ...(o.sink ? { sink: o.sink } : {}),
+      });
+      const res = await postMirror(h.url, { series: SERIES, version, ...o.body });
+      if (res.status !== 202)
+        throw new Error(`POST /api/mirror answered ${res.status}: ${JSON.stringify(res.json)}`);
+      return world.waitForJob(version, (j) => TERMINAL.has(j.status), o.timeoutMs ?? 60_000);
     },
     async close() {
       await stopHost();
