@@ -5,6 +5,7 @@
 import { Cron } from 'croner';
 import { MirrorError } from '../core/errors';
 import { DEV_STORAGE, devStorageConnectionString } from './dev-storage';
+import { ZRS_REGIONS } from './zrs-regions';
 import { parseTimeSpan, readHostJson } from './host-json';
 import { isAzureSeries } from '../core/names';
 
@@ -214,47 +215,6 @@ const STORAGE_ACCOUNT_TYPES: readonly GalleryStorageAccountType[] = [
   'Standard_ZRS',
   'Premium_LRS',
 ];
-
-/**
- * Regions that offer zone-redundant storage, from "Azure regions that support zone-redundant storage
- * (ZRS)" (learn.microsoft.com, Azure Storage, standard accounts; read 2026-11). A gallery replica
- * set to Standard_ZRS elsewhere is refused by Azure only when the version is created, after the
- * whole transfer: refusing it at start saves that.
- */
-export const ZRS_REGIONS: ReadonlySet<string> = new Set([
-  'southafricanorth',
-  'australiaeast',
-  'centralindia',
-  'chinanorth3',
-  'eastasia',
-  'japaneast',
-  'koreacentral',
-  'southeastasia',
-  'francecentral',
-  'germanywestcentral',
-  'italynorth',
-  'northeurope',
-  'norwayeast',
-  'polandcentral',
-  'spaincentral',
-  'swedencentral',
-  'switzerlandnorth',
-  'uksouth',
-  'westeurope',
-  'israelcentral',
-  'qatarcentral',
-  'uaenorth',
-  'canadacentral',
-  'centralus',
-  'eastus',
-  'eastus2',
-  'mexicocentral',
-  'southcentralus',
-  'usgovvirginia',
-  'westus2',
-  'westus3',
-  'brazilsouth',
-]);
 
 function parseStorageAccountType(
   name: string,
