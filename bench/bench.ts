@@ -385,7 +385,7 @@ export interface BenchOutput {
 }
 
 export async function runBench(o: BenchOptions): Promise<BenchOutput> {
-  const script = resolve(o.repoRoot, '..', 'shared', 'fixtures', 'make-stemcell.sh');
+  const script = join(o.repoRoot, 'bench', 'make-stemcell.sh');
   const generator = chooseGenerator(o, script);
   const notes: string[] = [];
   if (generator === 'js')

@@ -1,5 +1,5 @@
 /**
- * The stemcells the benchmark mirrors: built by the shared fixture script with real tools (ext4 from
+ * The stemcells the benchmark mirrors: built by bench/make-stemcell.sh with real tools (ext4 from
  * real files, qemu-img's fixed VHD, gzip) so the archive compresses and the VHD has zeros like a real
  * one. When those tools cannot be had, a small in-memory stemcell stands in, and the results say so.
  */

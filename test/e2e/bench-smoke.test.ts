@@ -7,14 +7,14 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchOutput } from '../../bench/bench';
 import { missingTools } from '../../bench/stemcells';
 import { ensureBuilt, ROOT } from '../support/build';
 
 const entry = join(ROOT, 'dist', 'bench', 'bench.js');
-const script = resolve(ROOT, '..', 'shared', 'fixtures', 'make-stemcell.sh');
+const script = join(ROOT, 'bench', 'make-stemcell.sh');
 const MIB = 1024 * 1024;
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
