@@ -23,8 +23,10 @@ import {
   uploadOnly,
   type VhdScan,
 } from './floors';
+import { measureCapped, SINK_TARGET, type CappedResult } from './capped';
 import { processCpuSeconds, runMirror, type MirrorRun } from './mirror';
 import { resumeAfterKill, type ResumeResult } from './resume';
+import { runSoak, type SoakResult } from './soak';
 import {
   buildStemcell,
   ensureTools,
@@ -34,7 +36,13 @@ import {
   type Generator,
 } from './stemcells';
 
-export const TARGETS = { ratioToFloor: 1.3, peakRssMiB: 256, rssGrowth: 0.1, tempDiskBytes: 0 } as const;
+export const TARGETS = {
+  ratioToFloor: 1.3,
+  peakRssMiB: 256,
+  rssGrowth: 0.1,
+  tempDiskBytes: 0,
+  ratioToSinkLimit: SINK_TARGET,
+} as const;
 const MIB = 1024 * 1024;
 
 export interface BenchOptions {
@@ -46,7 +54,20 @@ export interface BenchOptions {
   scratch: string;
   profile: boolean;
   rounds: number;
+  /** Also run each size under production's caps (Put Page 60 MiB/s, download 100 MB/s). */
+  caps: boolean;
+  cappedRounds: number;
+  soak: SoakOptionsIn | undefined;
+  /** Only the soak: no per-size measurements. */
+  soakOnly: boolean;
   repoRoot: string;
+}
+
+export interface SoakOptionsIn {
+  sizeMiB: number;
+  mirrors: number;
+  requests: number;
+  series: number;
 }
 
 export interface SizeResult {
@@ -76,7 +97,18 @@ export interface SizeResult {
     /** Each round's own ratio, for the spread. */
     ratioToFloor: number[];
   };
-  met: { ratioToFloor: boolean; sentBytes: boolean; peakRssMiB: boolean; tempDiskBytes: boolean };
+  /** Under production's caps: (wall − start-up) / max(non-zero / 60 MiB/s, archive / 100 MB/s). */
+  ratioToSinkLimit: number | null;
+  /** The earlier Python mirror's approach under the same caps, wall time. */
+  seedApproachSeconds: number | null;
+  capped: CappedResult | null;
+  met: {
+    ratioToFloor: boolean;
+    sentBytes: boolean;
+    peakRssMiB: boolean;
+    tempDiskBytes: boolean;
+    ratioToSinkLimit: boolean | null;
+  };
   resume?: ResumeResult | { error: string };
 }
 
@@ -101,6 +133,14 @@ export function parseOptions(argv: string[]): BenchOptions {
       scratch: { type: 'string' },
       profile: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '3' },
+      'no-caps': { type: 'boolean', default: false },
+      'capped-rounds': { type: 'string', default: '1' },
+      'no-soak': { type: 'boolean', default: false },
+      'soak-only': { type: 'boolean', default: false },
+      'soak-size': { type: 'string', default: '128' },
+      'soak-mirrors': { type: 'string', default: '20' },
+      'soak-requests': { type: 'string', default: '50' },
+      'soak-series': { type: 'string', default: '10' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -109,7 +149,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     process.stderr.write(
       `Usage: npm run bench -- [--sizes 1024,4096] [--generator auto|make-stemcell.sh|js] [--no-install]
        [--keep] [--resume auto|off|SIZE] [--scratch DIR] [--profile]
-       [--rounds N]   (default 3: D, U and the mirror N times, interleaved; medians reported)\n`,
+       [--rounds N]   (default 3: D, U and the mirror N times, interleaved; medians reported)
+       [--no-caps] [--capped-rounds N]   (default 1: the run under production's caps per size)
+       [--no-soak | --soak-only] [--soak-size MIB] [--soak-mirrors N] [--soak-requests N] [--soak-series N]
+                      (defaults 128, 20, 50, 10)\n`,
     );
     process.exit(0);
   }
@@ -118,9 +161,22 @@ export function parseOptions(argv: string[]): BenchOptions {
     throw new Error(`--sizes takes whole MiB of at least 8, got ${values.sizes}`);
   if (!['auto', 'make-stemcell.sh', 'js'].includes(values.generator))
     throw new Error(`--generator is auto, make-stemcell.sh or js, got ${values.generator}`);
-  const rounds = Number(values.rounds);
-  if (!Number.isInteger(rounds) || rounds < 1)
-    throw new Error(`--rounds takes a whole number ≥ 1, got ${values.rounds}`);
+  const whole = (name: string, v: string, min: number): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} takes a whole number ≥ ${min}, got ${v}`);
+    return n;
+  };
+  const rounds = whole('rounds', values.rounds, 1);
+  const cappedRounds = whole('capped-rounds', values['capped-rounds'], 1);
+  if (values['no-soak'] && values['soak-only']) throw new Error('--no-soak and --soak-only contradict');
+  const soak: SoakOptionsIn | undefined = values['no-soak']
+    ? undefined
+    : {
+        sizeMiB: whole('soak-size', values['soak-size'], 8),
+        mirrors: whole('soak-mirrors', values['soak-mirrors'], 2),
+        requests: whole('soak-requests', values['soak-requests'], 1),
+        series: whole('soak-series', values['soak-series'], 1),
+      };
   const resumeOpt =
     values.resume === 'auto' || values.resume === 'off' ? values.resume : Number(values.resume);
   if (typeof resumeOpt === 'number' && !sizes.includes(resumeOpt))
@@ -135,6 +191,10 @@ export function parseOptions(argv: string[]): BenchOptions {
     scratch: resolve(values.scratch ?? join(repoRoot, '.bench')),
     profile: values.profile,
     rounds,
+    caps: !values['no-caps'],
+    cappedRounds,
+    soak,
+    soakOnly: values['soak-only'],
     repoRoot,
   };
 }
@@ -279,7 +339,7 @@ async function measureSize(
   say(
     `  vhd ${scan.vhdBytes} B, non-zero in 64 KiB runs ${scan.nonZeroBytes64k} B, ${scan.ops.length} Put Pages`,
   );
-  await boshio.addRelease({ series: s.series, version: s.version, body: { path: s.tgzPath } });
+  const entry = await boshio.addRelease({ series: s.series, version: s.version, body: { path: s.tgzPath } });
 
   // Rounds interleave D, U and the mirror, each on a fresh Azurite, so a slow spell of this shared
   // machine lands on all three alike; the medians are compared.
@@ -296,6 +356,19 @@ async function measureSize(
     u.push(await measureUpload(scan));
     mirrors.push(await measureMirror(o, s, boshio, scan, r));
   }
+  const capped = o.caps
+    ? await measureCapped({
+        stemcell: s,
+        scan,
+        boshio,
+        entry,
+        childScript: join(__dirname, 'mirror-child.js'),
+        seedScript: join(__dirname, 'seed-child.js'),
+        scratch: o.scratch,
+        rounds: o.cappedRounds,
+        say,
+      })
+    : null;
   // The floor's buffers go before the resume run.
   for (const op of scan.ops) delete op.data;
 
@@ -333,11 +406,15 @@ async function measureSize(
       uploadOnlySeconds: u.map((x) => round(x)),
       ratioToFloor: runs.map((m, i) => round(m.seconds / Math.max(d[i]!, u[i]!))),
     },
+    ratioToSinkLimit: capped?.ratioToSinkLimit ?? null,
+    seedApproachSeconds: capped?.seedApproachSeconds ?? null,
+    capped,
     met: {
       ratioToFloor: seconds / floor <= TARGETS.ratioToFloor,
       sentBytes: sentBytes <= scan.nonZeroBytes64k,
       peakRssMiB: peakRssMiB <= TARGETS.peakRssMiB,
       tempDiskBytes: tempDiskBytes === TARGETS.tempDiskBytes,
+      ratioToSinkLimit: capped ? capped.met.ratioToSinkLimit : null,
     },
   };
   if (withResume) {
@@ -365,6 +442,8 @@ function round(n: number, digits = 3): number {
 
 export interface BenchOutput {
   results: SizeResult[];
+  /** Soak and load (DESIGN §7) on the local host; null with --no-soak. */
+  soak: SoakResult | null;
   summary: {
     rssGrowth: number | null;
     met: {
@@ -373,6 +452,17 @@ export interface BenchOutput {
       peakRssMiB: boolean;
       rssFlat: boolean | null;
       tempDiskBytes: boolean;
+      /** null when nothing ran under the caps. */
+      ratioToSinkLimit: boolean | null;
+      /** null when the soak did not run. */
+      soak: {
+        rssFlat: boolean;
+        handlesFlat: boolean;
+        oneJob: boolean;
+        oneTransfer: boolean;
+        allStaged: boolean;
+        byteIdentical: boolean;
+      } | null;
     };
     resume:
       | { reuploadedBytes: number; withinOneWindow: boolean; byteIdentical: boolean }
@@ -394,22 +484,41 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
   const boshio = await startFakeBoshIo();
   try {
     // All builds first, so no build competes with a measurement for the two cores.
-    for (const sizeMiB of o.sizes) {
+    const sizes = o.soakOnly ? [] : o.sizes;
+    const wanted = o.soak && !sizes.includes(o.soak.sizeMiB) ? [...sizes, o.soak.sizeMiB] : sizes;
+    for (const sizeMiB of wanted) {
       stemcells.push(
         await buildStemcell({ scratch: o.scratch, sizeMiB, generator, script, incompressiblePct: 38, say }),
       );
     }
-    const resumeAt = resumeSize(o);
+    const resumeAt = o.soakOnly ? undefined : resumeSize(o);
     const results: SizeResult[] = [];
-    for (const s of stemcells) results.push(await measureSize(o, s, boshio, s.sizeMiB === resumeAt));
-    if (resumeAt === undefined)
+    for (const s of stemcells.filter((x) => sizes.includes(x.sizeMiB)))
+      results.push(await measureSize(o, s, boshio, s.sizeMiB === resumeAt));
+    if (resumeAt === undefined && !o.soakOnly)
       notes.push('resume after SIGKILL not measured: no size holds two checkpoint windows');
+    let soak: SoakResult | null = null;
+    const soakStemcell = o.soak && stemcells.find((x) => x.sizeMiB === o.soak?.sizeMiB);
+    if (o.soak && soakStemcell) {
+      soak = await runSoak({
+        stemcell: soakStemcell,
+        scan: await scanVhd(soakStemcell.vhdPath, { keepData: false }),
+        boshio,
+        scratch: o.scratch,
+        mirrors: o.soak.mirrors,
+        requests: o.soak.requests,
+        series: o.soak.series,
+        say,
+      });
+    }
 
     const rss = results.map((r) => r.peakRssMiB);
     const growth = rss.length > 1 ? Math.max(...rss) / Math.min(...rss) - 1 : null;
     const resumed = results.find((r) => r.resume)?.resume;
+    const capped = results.filter((r) => r.capped);
     return {
       results,
+      soak,
       summary: {
         rssGrowth: growth === null ? null : round(growth),
         met: {
@@ -418,6 +527,18 @@ export async function runBench(o: BenchOptions): Promise<BenchOutput> {
           peakRssMiB: results.every((r) => r.met.peakRssMiB),
           rssFlat: growth === null ? null : growth < TARGETS.rssGrowth,
           tempDiskBytes: results.every((r) => r.met.tempDiskBytes),
+          ratioToSinkLimit: capped.length === 0 ? null : capped.every((r) => r.met.ratioToSinkLimit === true),
+          soak: !soak
+            ? null
+            : {
+                rssFlat: soak.sequential.met.rssFlat,
+                handlesFlat: soak.sequential.met.handlesFlat,
+                oneJob: soak.concurrentRequests.met.oneJob,
+                oneTransfer: soak.concurrentRequests.met.oneTransfer,
+                allStaged: soak.sequential.met.allStaged && soak.concurrentSeries.met.allStaged,
+                byteIdentical:
+                  soak.concurrentRequests.met.byteIdentical && soak.concurrentSeries.met.byteIdentical,
+              },
         },
         resume: !resumed
           ? null
@@ -448,8 +569,24 @@ function table(out: BenchOutput): string {
           5,
         )} s  U ${r.uploadOnlySeconds.toFixed(1).padStart(5)} s  ratio ${r.ratioToFloor.toFixed(2)}` +
       `  sent/nonzero ${(r.sentBytes / r.nonZeroBytes64k).toFixed(3)}  RSS ${r.peakRssMiB.toFixed(0)} MiB  temp ${r.tempDiskBytes} B` +
-      `\n${' '.repeat(10)}rounds ${r.rounds}: ratios ${r.samples.ratioToFloor.map((x) => x.toFixed(2)).join(' ')}`,
+      `\n${' '.repeat(10)}rounds ${r.rounds}: ratios ${r.samples.ratioToFloor.map((x) => x.toFixed(2)).join(' ')}` +
+      (r.capped
+        ? `\n${' '.repeat(10)}capped: mirror ${r.capped.seconds.toFixed(1)} s (start-up ${r.capped.startUpSeconds.toFixed(1)} s), ` +
+          `limit ${r.capped.sinkLimitSeconds.toFixed(1)} s, ratioToSinkLimit ${r.capped.ratioToSinkLimit.toFixed(2)}, ` +
+          `U capped ${r.capped.uploadOnlySeconds.toFixed(1)} s, earlier approach ${r.capped.seedApproachSeconds.toFixed(1)} s ` +
+          `(temp disk ${r.capped.seedApproach.tempDiskBytes} B)`
+        : ''),
   );
+  if (out.soak) {
+    const { sequential: q, concurrentRequests: c, concurrentSeries: m } = out.soak;
+    rows.push(
+      `soak: ${q.mirrors} mirrors, RSS ${q.rssMiB[0]} → ${q.rssMiB[q.rssMiB.length - 1]} MiB, resources ` +
+        `${q.activeResources[0]} → ${q.activeResources[q.activeResources.length - 1]}, fds ${q.fds[0]} → ${q.fds[q.fds.length - 1]}`,
+      `load: ${c.requests} forced requests → ${c.jobs} job, ${c.passes} pass, ${c.downloads} download, ` +
+        `${c.putPageBytes} B put of ${c.nonZeroBytes64k} non-zero; ${m.series} series at once: ` +
+        `${JSON.stringify(m.statuses)} in ${m.seconds} s, peak RSS ${m.peakRssMiB} MiB`,
+    );
+  }
   return rows.join('\n');
 }
 

@@ -37,6 +37,8 @@ export interface MirrorRun {
   diskWriteBytes: number | undefined;
   /** From the transfer.start and transfer.done log events. */
   transferSeconds: number | undefined;
+  /** From the spawn to the transfer.start event: process start, settings, resolve, job record. */
+  startUpSeconds: number | undefined;
   /** Put Page bytes of this pass, from the transfer.done event. */
   passSentBytes: number | undefined;
   report: ChildReport | undefined;
@@ -46,7 +48,7 @@ export interface MirrorRun {
 
 const INHERITED_PREFIXES = ['BASM_', 'AZURE_', 'AzureWebJobs', 'IDENTITY_', 'MSI_', 'FUNCTIONS_'];
 
-function childEnv(settings: Record<string, string>, tmp: string): NodeJS.ProcessEnv {
+export function childEnv(settings: Record<string, string>, tmp: string): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (!INHERITED_PREFIXES.some((p) => k.startsWith(p))) env[k] = v;
@@ -74,7 +76,7 @@ async function folderBytes(dir: string): Promise<number> {
   return total;
 }
 
-function hwmKiB(pid: number): number {
+export function hwmKiB(pid: number): number {
   try {
     const m = /^VmHWM:\s*(\d+)\s*kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m?.[1] === undefined ? 0 : Number(m[1]);
@@ -151,6 +153,7 @@ export async function runMirror(o: MirrorRunOptions): Promise<MirrorRun> {
   let stderrTail = '';
   let reportText = '';
   let start: number | undefined;
+  let startSeenAt: number | undefined;
   let done: LogEvent | undefined;
   child.stdout?.setEncoding('utf8');
   child.stdout?.on('data', (d: string) => (stdout += d));
@@ -161,7 +164,10 @@ export async function runMirror(o: MirrorRunOptions): Promise<MirrorRun> {
     log.write(`${((performance.now() - t0) / 1000).toFixed(3)} ${line}\n`);
     stderrTail = (stderrTail + line + '\n').slice(-4000);
     const ev = parseEvent(line);
-    if (ev?.event === 'transfer.start' && ev.time) start = Date.parse(ev.time);
+    if (ev?.event === 'transfer.start' && ev.time) {
+      start = Date.parse(ev.time);
+      startSeenAt ??= performance.now();
+    }
     if (ev?.event === 'transfer.done') done = ev;
     o.onStderrLine?.(line, kill);
   });
@@ -198,6 +204,7 @@ export async function runMirror(o: MirrorRunOptions): Promise<MirrorRun> {
     folderBytes: peakFolder,
     diskWriteBytes: report?.diskWriteBytes,
     transferSeconds: start !== undefined && doneAt !== undefined ? (doneAt - start) / 1000 : undefined,
+    startUpSeconds: startSeenAt === undefined ? undefined : (startSeenAt - t0) / 1000,
     passSentBytes: done?.sentBytes,
     report,
     stdout,

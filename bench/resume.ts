@@ -178,7 +178,7 @@ function overlapRanges(ranges: readonly PageRange[], within: readonly PageRange[
   return out;
 }
 
-async function blobSha256(blob: {
+export async function blobSha256(blob: {
   download(offset?: number): Promise<{ readableStreamBody?: NodeJS.ReadableStream }>;
 }) {
   const hash = createHash('sha256');

@@ -1,0 +1,253 @@
+/**
+ * The benchmark under production's limits (DESIGN §7): Put Page paced to Azure's target for one page
+ * blob (60 MiB/s) by a proxy in front of Azurite, the download paced to 100 MB/s by a proxy in front
+ * of the fake bosh.io. The mirror should keep the sink busy: its wall time, less its start-up, within
+ * 1.10 × max(non-zero bytes / 60 MiB/s, archive bytes / 100 MB/s). The earlier Python mirror's
+ * approach (seed-child) runs under the same caps for comparison, and the upload floor U under the
+ * cap tells what the sink really gives on this machine.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { TableClient } from '@azure/data-tables';
+import { listPageRanges } from '../src/lib/azure/pageblob';
+import { JOBS_TABLE } from '../src/lib/azure/storage-clients';
+import { TRANSFER_NODE_ARGS } from '../src/lib/core/v8-options';
+import { JobStore } from '../src/lib/jobs/store';
+import { startAzurite } from '../src/local/azurite';
+import type { BoshIoApiEntry, FakeBoshIo } from '../test/fakes/boshio';
+import { overlapBytes, sharedKey, uploadOnly, type VhdScan } from './floors';
+import { childEnv, hwmKiB, runMirror } from './mirror';
+import type { SeedInput, SeedReport } from './seed-child';
+import type { BenchStemcell } from './stemcells';
+import { startThrottleProxy, viaProxy } from './throttle-proxy';
+
+const MIB = 1024 * 1024;
+export const PRODUCTION_CAPS = { putPageBytesPerSecond: 60 * MIB, downloadBytesPerSecond: 100e6 } as const;
+export const SINK_TARGET = 1.1;
+
+export interface SeedApproachResult extends SeedReport {
+  /** Wall time of its process, start-up included (as the mirror's `seconds`). */
+  wallSeconds: number;
+  peakRssMiB: number;
+  /** Its blob covers every non-zero 64 KiB run of the VHD. */
+  complete: boolean;
+}
+
+export interface CappedSample {
+  seconds: number;
+  startUpSeconds: number;
+  ratioToSinkLimit: number;
+  uploadOnlySeconds: number;
+  seedApproachSeconds: number;
+}
+
+export interface CappedResult {
+  putPageMiBps: number;
+  downloadMBps: number;
+  /** max(non-zero 64 KiB runs / Put Page cap, archive bytes / download cap). */
+  sinkLimitSeconds: number;
+  /** Medians over the rounds. */
+  seconds: number;
+  startUpSeconds: number;
+  transferSeconds: number | null;
+  ratioToSinkLimit: number;
+  /** U through the same cap: the sink's real pace here, for reading a ratio above 1. */
+  uploadOnlySeconds: number;
+  sentBytes: number;
+  peakRssMiB: number;
+  seedApproachSeconds: number;
+  /** The last round's run of the earlier approach, in detail. */
+  seedApproach: SeedApproachResult;
+  rounds: number;
+  samples: CappedSample[];
+  met: { ratioToSinkLimit: boolean };
+}
+
+interface Ctx {
+  stemcell: BenchStemcell;
+  scan: VhdScan;
+  boshio: FakeBoshIo;
+  /** The release's API entry as the fake publishes it. */
+  entry: BoshIoApiEntry;
+  childScript: string;
+  seedScript: string;
+  scratch: string;
+  rounds: number;
+  say: (s: string) => void;
+}
+
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const round = (n: number, digits = 3): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+/** Runs seed-child in its own process; wall time and peak RSS watched from here. */
+function runSeed(
+  script: string,
+  input: SeedInput,
+): Promise<SeedReport & { wallSeconds: number; peakRssMiB: number }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [...TRANSFER_NODE_ARGS, script, JSON.stringify(input)], {
+      env: childEnv({}, input.workDir),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    let peakKiB = 0;
+    const poll = setInterval(() => (peakKiB = Math.max(peakKiB, hwmKiB(child.pid ?? 0))), 200);
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    child.once('exit', () => (peakKiB = Math.max(peakKiB, hwmKiB(child.pid ?? 0))));
+    child.once('close', (code) => {
+      clearInterval(poll);
+      const wallSeconds = (performance.now() - t0) / 1000;
+      if (code !== 0) return reject(new Error(`the earlier approach failed (exit ${code}): ${err}`));
+      try {
+        resolve({ ...(JSON.parse(out.trim()) as SeedReport), wallSeconds, peakRssMiB: peakKiB / 1024 });
+      } catch (e) {
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  });
+}
+
+export async function measureCapped(c: Ctx): Promise<CappedResult> {
+  const { stemcell: s, scan, entry } = c;
+  const sinkLimitSeconds = Math.max(
+    scan.nonZeroBytes64k / PRODUCTION_CAPS.putPageBytesPerSecond,
+    s.archiveBytes / PRODUCTION_CAPS.downloadBytesPerSecond,
+  );
+  c.say(
+    `  capped (Put Page ${PRODUCTION_CAPS.putPageBytesPerSecond / MIB} MiB/s per blob, download ` +
+      `${PRODUCTION_CAPS.downloadBytesPerSecond / 1e6} MB/s): limit ${sinkLimitSeconds.toFixed(2)} s`,
+  );
+  const link = await startThrottleProxy({
+    targetPort: c.boshio.port,
+    responseBytesPerSecond: PRODUCTION_CAPS.downloadBytesPerSecond,
+  });
+  const downloadUrl = entry.regular.url.replace(c.boshio.url, link.url);
+  // The API answer now sends the download through the paced link.
+  c.boshio.seed(s.series, [{ ...entry, regular: { ...entry.regular, url: downloadUrl } }]);
+  const samples: CappedSample[] = [];
+  const mirrors: { transfer: number | undefined; sent: number; rss: number }[] = [];
+  let seed: SeedApproachResult | undefined;
+  try {
+    for (let r = 1; r <= c.rounds; r++) {
+      c.say(`  capped round ${r}/${c.rounds}`);
+      const azurite = await startAzurite();
+      const sink = await startThrottleProxy({
+        targetPort: azurite.ports.blob,
+        putPageBytesPerSecond: PRODUCTION_CAPS.putPageBytesPerSecond,
+      });
+      try {
+        const connection = viaProxy(azurite.connectionString, sink.port);
+        const service = BlobServiceClient.fromConnectionString(connection);
+
+        // U under the cap.
+        const floor = service.getContainerClient('floor');
+        await floor.createIfNotExists();
+        const u = await uploadOnly({
+          container: floor,
+          credential: sharedKey(azurite.connectionString),
+          blobName: 'floor.vhd',
+          vhdBytes: scan.vhdBytes,
+          ops: scan.ops,
+        });
+        await floor.deleteIfExists();
+        c.say(`  U capped = ${u.seconds.toFixed(2)} s (${(u.sentBytes / MIB / u.seconds).toFixed(1)} MiB/s)`);
+
+        // The mirror, as in the uncapped rounds.
+        const run = await runMirror({
+          childScript: c.childScript,
+          series: s.series,
+          version: s.version,
+          settings: {
+            AzureWebJobsStorage: connection,
+            BASM_BOSH_IO_URL: c.boshio.url,
+            BASM_STEMCELL_SERIES: s.series,
+          },
+          workDir: join(c.scratch, 'run', `capped-${s.sizeMiB}-${r}`),
+        });
+        if (run.exitCode !== 0) throw new Error(`the capped mirror failed: ${run.stderrTail}`);
+        const job = await new JobStore(
+          TableClient.fromConnectionString(azurite.connectionString, JOBS_TABLE, {
+            allowInsecureConnection: true,
+          }),
+        ).get(s.series, s.version);
+        if (job?.status !== 'staged') throw new Error(`the capped job ended ${job?.status ?? 'missing'}`);
+        const blob = service.getContainerClient('stemcell').getPageBlobClient(job.blobName ?? '');
+        const covered = overlapBytes(await listPageRanges(blob), scan.nonZeroRanges);
+        if (covered !== scan.nonZeroBytes64k)
+          throw new Error(
+            `the capped mirror's pages cover ${covered} of ${scan.nonZeroBytes64k} non-zero bytes`,
+          );
+        await blob.deleteIfExists();
+        const startUp = run.startUpSeconds ?? 0;
+        c.say(
+          `  mirror capped = ${run.seconds.toFixed(2)} s (start-up ${startUp.toFixed(2)} s), ratio to the ` +
+            `limit ${((run.seconds - startUp) / sinkLimitSeconds).toFixed(3)}`,
+        );
+
+        // The earlier approach, same caps, its own container.
+        const seedContainer = service.getContainerClient('seed');
+        await seedContainer.createIfNotExists();
+        const report = await runSeed(c.seedScript, {
+          downloadUrl,
+          connectionString: connection,
+          container: 'seed',
+          blobName: 'seed.vhd',
+          workDir: join(c.scratch, 'run', `seed-${s.sizeMiB}-${r}`),
+          parallelism: 8,
+        });
+        const seedCovered = overlapBytes(
+          await listPageRanges(seedContainer.getPageBlobClient('seed.vhd')),
+          scan.nonZeroRanges,
+        );
+        await seedContainer.deleteIfExists();
+        seed = { ...report, complete: seedCovered === scan.nonZeroBytes64k };
+        c.say(
+          `  earlier approach capped = ${report.wallSeconds.toFixed(2)} s (${JSON.stringify(report.phases)}), ` +
+            `temp disk ${report.tempDiskBytes} B, sent ${report.sentBytes} B`,
+        );
+        samples.push({
+          seconds: round(run.seconds),
+          startUpSeconds: round(startUp),
+          ratioToSinkLimit: round((run.seconds - startUp) / sinkLimitSeconds),
+          uploadOnlySeconds: round(u.seconds),
+          seedApproachSeconds: round(report.wallSeconds),
+        });
+        mirrors.push({ transfer: run.transferSeconds, sent: job.sentBytes, rss: run.peakRssMiB });
+      } finally {
+        await sink.close();
+        await azurite.stop();
+      }
+    }
+  } finally {
+    c.boshio.seed(s.series, [entry]);
+    await link.close();
+  }
+  const transfers = mirrors.flatMap((m) => (m.transfer === undefined ? [] : [m.transfer]));
+  const ratio = median(samples.map((x) => x.ratioToSinkLimit));
+  return {
+    putPageMiBps: PRODUCTION_CAPS.putPageBytesPerSecond / MIB,
+    downloadMBps: PRODUCTION_CAPS.downloadBytesPerSecond / 1e6,
+    sinkLimitSeconds: round(sinkLimitSeconds),
+    seconds: round(median(samples.map((x) => x.seconds))),
+    startUpSeconds: round(median(samples.map((x) => x.startUpSeconds))),
+    transferSeconds: transfers.length === 0 ? null : round(median(transfers)),
+    ratioToSinkLimit: round(ratio),
+    uploadOnlySeconds: round(median(samples.map((x) => x.uploadOnlySeconds))),
+    sentBytes: Math.max(...mirrors.map((m) => m.sent)),
+    peakRssMiB: round(Math.max(...mirrors.map((m) => m.rss)), 1),
+    seedApproachSeconds: round(median(samples.map((x) => x.seedApproachSeconds))),
+    seedApproach: seed!,
+    rounds: c.rounds,
+    samples,
+    met: { ratioToSinkLimit: ratio <= SINK_TARGET },
+  };
+}
