@@ -39,6 +39,7 @@ export interface CappedSample {
   startUpSeconds: number;
   ratioToSinkLimit: number;
   uploadOnlySeconds: number;
+  ratioToCappedFloor: number;
   seedApproachSeconds: number;
 }
 
@@ -54,6 +55,11 @@ export interface CappedResult {
   ratioToSinkLimit: number;
   /** U through the same cap: the sink's real pace here, for reading a ratio above 1. */
   uploadOnlySeconds: number;
+  /**
+   * (wall − start-up) / max(U capped, archive / download cap): the ratio to what the capped sink
+   * really gives on this machine, which is below the cap when the machine is busy.
+   */
+  ratioToCappedFloor: number;
   sentBytes: number;
   peakRssMiB: number;
   seedApproachSeconds: number;
@@ -219,6 +225,10 @@ export async function measureCapped(c: Ctx): Promise<CappedResult> {
           startUpSeconds: round(startUp),
           ratioToSinkLimit: round((run.seconds - startUp) / sinkLimitSeconds),
           uploadOnlySeconds: round(u.seconds),
+          ratioToCappedFloor: round(
+            (run.seconds - startUp) /
+              Math.max(u.seconds, s.archiveBytes / PRODUCTION_CAPS.downloadBytesPerSecond),
+          ),
           seedApproachSeconds: round(report.wallSeconds),
         });
         mirrors.push({ transfer: run.transferSeconds, sent: job.sentBytes, rss: run.peakRssMiB });
@@ -242,6 +252,7 @@ export async function measureCapped(c: Ctx): Promise<CappedResult> {
     transferSeconds: transfers.length === 0 ? null : round(median(transfers)),
     ratioToSinkLimit: round(ratio),
     uploadOnlySeconds: round(median(samples.map((x) => x.uploadOnlySeconds))),
+    ratioToCappedFloor: round(median(samples.map((x) => x.ratioToCappedFloor))),
     sentBytes: Math.max(...mirrors.map((m) => m.sent)),
     peakRssMiB: round(Math.max(...mirrors.map((m) => m.rss)), 1),
     seedApproachSeconds: round(median(samples.map((x) => x.seedApproachSeconds))),

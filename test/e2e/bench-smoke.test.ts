@@ -1,8 +1,9 @@
 /**
  * A small run of `npm run bench`: the compiled entry, a 128 MiB stemcell from the fixture script
  * (or, where its tools are missing, a 32 MiB in-memory one, which the output must then admit), one
- * mirror into Azurite. Checks the JSON contract of DESIGN §5 and the byte targets, which do not
- * depend on the machine's speed; the timing targets are the benchmark's business.
+ * mirror into Azurite, one round under production's caps beside the earlier approach, and a short
+ * soak. Checks the JSON contract of DESIGN §5 and what does not depend on the machine's speed (bytes,
+ * job and transfer counts, byte-identical blobs); the timing targets are the benchmark's business.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +17,7 @@ import { ensureBuilt, ROOT } from '../support/build';
 const entry = join(ROOT, 'dist', 'bench', 'bench.js');
 const script = join(ROOT, 'bench', 'make-stemcell.sh');
 const MIB = 1024 * 1024;
+const SOAK = { mirrors: 3, requests: 10, series: 3 };
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
@@ -62,12 +64,23 @@ describe('npm run bench, small', () => {
       'off',
       '--rounds',
       '2',
+      '--capped-rounds',
+      '1',
+      '--soak-size',
+      String(sizeMiB),
+      '--soak-mirrors',
+      String(SOAK.mirrors),
+      '--soak-requests',
+      String(SOAK.requests),
+      '--soak-series',
+      String(SOAK.series),
       '--scratch',
       scratch,
     ]);
-  }, 120_000);
+  }, 400_000);
 
-  const result = () => (JSON.parse(out.stdout.trim()) as BenchOutput).results[0]!;
+  const output = () => JSON.parse(out.stdout.trim()) as BenchOutput;
+  const result = () => output().results[0]!;
 
   afterAll(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
@@ -116,5 +129,84 @@ describe('npm run bench, small', () => {
     expect(r.tempDiskBytes).toBe(0);
     expect(r.met.sentBytes).toBe(true);
     expect(r.met.tempDiskBytes).toBe(true);
+  });
+
+  it('ran the mirror and the earlier approach under the caps, both putting every non-zero run', () => {
+    const r = result();
+    const c = r.capped!;
+    expect(c.putPageMiBps).toBe(60);
+    expect(c.downloadMBps).toBe(100);
+    expect(c.sinkLimitSeconds).toBeCloseTo(
+      Math.max(r.nonZeroBytes64k / (60 * MIB), r.archiveBytes / 100e6),
+      2,
+    );
+    expect(r.ratioToSinkLimit).toBe(c.ratioToSinkLimit);
+    expect(r.seedApproachSeconds).toBe(c.seedApproachSeconds);
+    expect(c.samples).toHaveLength(1);
+    const sample = c.samples[0]!;
+    expect(sample.startUpSeconds).toBeGreaterThan(0);
+    expect(sample.startUpSeconds).toBeLessThan(sample.seconds);
+    expect(sample.ratioToSinkLimit).toBeCloseTo(
+      (sample.seconds - sample.startUpSeconds) / c.sinkLimitSeconds,
+      2,
+    );
+    expect(c.sentBytes).toBeLessThanOrEqual(r.nonZeroBytes64k);
+    expect(c.sentBytes).toBe(r.sentBytes);
+    expect(typeof r.met.ratioToSinkLimit).toBe('boolean');
+    // The earlier approach: the whole archive and the whole VHD on disk, every non-zero run put.
+    const seed = c.seedApproach;
+    expect(seed.complete).toBe(true);
+    expect(seed.archiveBytes).toBe(r.archiveBytes);
+    expect(seed.vhdBytes).toBe(r.vhdBytes);
+    expect(seed.tempDiskBytes).toBeGreaterThan(r.vhdBytes + r.archiveBytes);
+    expect(seed.sentBytes).toBeGreaterThanOrEqual(r.nonZeroBytes64k);
+    // Whole 4 MiB chunks (the last one shorter: the VHD's footer).
+    expect(seed.sentBytes).toBeLessThanOrEqual(seed.puts * 4 * MIB);
+    expect(seed.sentBytes).toBeGreaterThan((seed.puts - 1) * 4 * MIB);
+  });
+
+  it('soak: mirrors in a row all staged, with memory and handles sampled after each', () => {
+    const q = output().soak!.sequential;
+    expect(q.mirrors).toBe(SOAK.mirrors);
+    expect(q.met.allStaged).toBe(true);
+    for (const k of ['seconds', 'rssMiB', 'heapUsedMiB', 'activeResources', 'fds'] as const) {
+      expect(q[k], k).toHaveLength(SOAK.mirrors);
+      for (const v of q[k]) expect(v, k).toBeGreaterThan(0);
+    }
+    expect(q.rssGrowth).toBeCloseTo(q.rssMiB[SOAK.mirrors - 1]! / q.rssMiB[1]! - 1, 2);
+    expect(q.activeResourcesDelta).toBe(q.activeResources[SOAK.mirrors - 1]! - q.activeResources[0]!);
+    expect(typeof q.met.rssFlat).toBe('boolean');
+    expect(typeof q.met.handlesFlat).toBe('boolean');
+  });
+
+  it('load: concurrent forced requests for one version make one job and one transfer', () => {
+    const r = result();
+    const c = output().soak!.concurrentRequests;
+    expect(c.requests).toBe(SOAK.requests);
+    expect(c.answers).toEqual({ 202: SOAK.requests });
+    expect(c.jobs).toBe(1);
+    expect(c.status).toBe('staged');
+    expect(c.passes).toBe(1);
+    expect(c.downloads).toBe(1);
+    expect(c.nonZeroBytes64k).toBe(r.nonZeroBytes64k);
+    expect(c.putPageBytes).toBe(c.sentBytes);
+    expect(c.putPageBytes).toBeLessThanOrEqual(c.nonZeroBytes64k);
+    expect(c.byteIdentical).toBe(true);
+    expect(c.met).toEqual({ oneJob: true, oneTransfer: true, byteIdentical: true });
+  });
+
+  it('load: several series at once in one worker process all end staged and byte-identical', () => {
+    const m = output().soak!.concurrentSeries;
+    expect(m.series).toBe(SOAK.series);
+    expect(m.statuses).toEqual({ staged: SOAK.series });
+    expect(m.byteIdentical).toBe(SOAK.series);
+    expect(m.putPageBytes).toBeLessThanOrEqual(SOAK.series * result().nonZeroBytes64k);
+    expect(m.peakRssMiB).toBeGreaterThan(m.idleRssMiB);
+    expect(output().summary.met.soak).toMatchObject({
+      oneJob: true,
+      oneTransfer: true,
+      allStaged: true,
+      byteIdentical: true,
+    });
   });
 });
