@@ -60,6 +60,12 @@ export interface SequentialResult {
   /** Active resources and descriptors after the last mirror less after the first. */
   activeResourcesDelta: number;
   fdsDelta: number;
+  /**
+   * Highest count in the second half of the run less the highest in the first half. Pooled
+   * keep-alive sockets come and go, so single samples wobble by one or two; a leak climbs.
+   */
+  activeResourcesRise: number;
+  fdsRise: number;
   resourcesAfterLast: Record<string, number>;
   met: { rssFlat: boolean; handlesFlat: boolean; allStaged: boolean };
 }
@@ -285,6 +291,11 @@ async function sequential(o: SoakOptions): Promise<SequentialResult> {
     const second = after[Math.min(1, after.length - 1)]!;
     const last = after[after.length - 1]!;
     const rssGrowth = last.rssMiB / second.rssMiB - 1;
+    const half = Math.ceil(after.length / 2);
+    const rise = (pick: (h: HostStats) => number): number =>
+      Math.max(...after.slice(half).map(pick)) - Math.max(...after.slice(0, half).map(pick));
+    const activeResourcesRise = after.length < 2 ? 0 : rise((h) => h.resourceCount);
+    const fdsRise = after.length < 2 ? 0 : rise((h) => h.fds);
     return {
       mirrors: o.mirrors,
       idle: { ...snapshot(idle), resources: idle.resources },
@@ -296,10 +307,12 @@ async function sequential(o: SoakOptions): Promise<SequentialResult> {
       rssGrowth: round(rssGrowth, 3),
       activeResourcesDelta: last.resourceCount - first.resourceCount,
       fdsDelta: last.fds - first.fds,
+      activeResourcesRise,
+      fdsRise,
       resourcesAfterLast: last.resources,
       met: {
         rssFlat: rssGrowth < 0.1,
-        handlesFlat: last.resourceCount <= first.resourceCount && last.fds <= first.fds,
+        handlesFlat: activeResourcesRise <= 0 && fdsRise <= 0,
         allStaged,
       },
     };

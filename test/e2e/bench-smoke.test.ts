@@ -175,6 +175,9 @@ describe('npm run bench, small', () => {
     }
     expect(q.rssGrowth).toBeCloseTo(q.rssMiB[SOAK.mirrors - 1]! / q.rssMiB[1]! - 1, 2);
     expect(q.activeResourcesDelta).toBe(q.activeResources[SOAK.mirrors - 1]! - q.activeResources[0]!);
+    const half = Math.ceil(SOAK.mirrors / 2);
+    expect(q.fdsRise).toBe(Math.max(...q.fds.slice(half)) - Math.max(...q.fds.slice(0, half)));
+    expect(q.met.handlesFlat).toBe(q.fdsRise <= 0 && q.activeResourcesRise <= 0);
     expect(typeof q.met.rssFlat).toBe('boolean');
     expect(typeof q.met.handlesFlat).toBe('boolean');
   });
