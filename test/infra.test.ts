@@ -729,8 +729,8 @@ function securityProblems(files: Map<string, string>): string[] {
     const cfg = ['properties', 'functionAppConfig'];
     if (literal(propPath(site.body, [...cfg, 'runtime', 'name'])) !== 'node')
       problems.push('runtime must be node');
-    if (literal(propPath(site.body, [...cfg, 'runtime', 'version'])) !== '20')
-      problems.push('runtime must be Node 20');
+    if (literal(propPath(site.body, [...cfg, 'runtime', 'version'])) !== '22')
+      problems.push('runtime must be Node 22');
     if (
       literal(propPath(site.body, [...cfg, 'deployment', 'storage', 'authentication', 'type'])) !==
       'UserAssignedIdentity'
@@ -1031,8 +1031,8 @@ describe('(c) identity, no keys', () => {
     const problems = securityProblems(withKey).join('\n');
     expect(problems).toMatch(/listKeys\(\) puts a secret/);
     expect(problems).toMatch(/a key or SAS in a string/);
-    expect(securityProblems(mutate(tree, FN, "version: '20'", "version: '22'"))).toContain(
-      'runtime must be Node 20',
+    expect(securityProblems(mutate(tree, FN, "version: '22'", "version: '20'"))).toContain(
+      'runtime must be Node 22',
     );
     expect(securityProblems(mutate(tree, FN, 'int = 2048', 'int = 512')).join()).toMatch(
       /at least 2048 \(is 512\)/,

@@ -1,4 +1,4 @@
-// The function app on the Flex Consumption plan (Linux, Node 20), running as the user-assigned
+// The function app on the Flex Consumption plan (Linux, Node 22), running as the user-assigned
 // identity for everything: host storage, deployment package, VHD staging, gallery, Key Vault,
 // telemetry. No app setting holds a key or a connection string with a secret.
 param name string
@@ -76,9 +76,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
       }
+      // Node 22: supported on Flex Consumption until 2027-04-30 (Node 20 support ended 2026-04-30).
+      // 22.13 or later, where require() of an ES module (got 14) neither fails nor warns.
       runtime: {
         name: 'node'
-        version: '20'
+        version: '22'
       }
     }
   }
