@@ -1,6 +1,6 @@
 /** Sends mirror requests to the worker queue, base64-encoded as the Functions host expects. */
 import type { QueueClient } from '@azure/storage-queue';
-import { storageError } from '../core/azure-errors';
+import { hasStatus, storageError } from '../core/azure-errors';
 import { onceUntilFailure } from '../core/once';
 import { encodeQueueMessage, type QueueMessage } from './requests';
 
@@ -16,9 +16,11 @@ export class RequestQueue implements RequestSender {
   private readonly ensure: () => Promise<unknown>;
 
   constructor(private readonly queue: QueueClient) {
+    // In Azure the deployment creates the queue and the app's role covers that queue only: a 403 on
+    // creating it means it exists.
     this.ensure = onceUntilFailure(() =>
       this.queue.createIfNotExists().catch((e: unknown) => {
-        throw storageError(e, `Creating queue ${this.queue.name} failed`);
+        if (!hasStatus(e, 403)) throw storageError(e, `Creating queue ${this.queue.name} failed`);
       }),
     );
   }

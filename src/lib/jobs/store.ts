@@ -64,9 +64,11 @@ export class JobStore {
   private readonly ensureTable: () => Promise<void>;
 
   constructor(private readonly table: TableClient) {
+    // In Azure the deployment creates the table and the app's role covers that table only; creating
+    // a table is a request to the table service, outside that role: a 403 there means it exists.
     this.ensureTable = onceUntilFailure(() =>
       this.table.createTable().catch((e: unknown) => {
-        throw storageError(e, 'Creating the job table failed');
+        if (!hasStatus(e, 403)) throw storageError(e, 'Creating the job table failed');
       }),
     );
   }
