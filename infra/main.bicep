@@ -7,8 +7,46 @@ targetScope = 'subscription'
 @description('azd environment name; part of every resource name.')
 param environmentName string
 
+// Regions that offer Flex Consumption, as Microsoft's own azd quickstart for Functions on Flex
+// Consumption (Azure-Samples/functions-quickstart-typescript-azd, infra/main.bicep) lists them, less
+// its canary region. Microsoft's docs give no fixed list but a command that prints the current one:
+// az functionapp list-flexconsumption-locations --query "[].name" -o tsv
+// (learn.microsoft.com/azure/azure-functions/flex-consumption-how-to#view-currently-supported-regions).
 @minLength(1)
-@description('Region of all resources and of the gallery (the first replication target).')
+@description('Region of all resources and of the gallery (the first replication target). Must offer Flex Consumption.')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
 @metadata({ azd: { type: 'location' } })
 param location string
 
@@ -151,6 +189,8 @@ module rbac 'app/rbac.bicep' = {
     principalId: identity.outputs.principalId
     deployerPrincipalId: principalId
     hostStorageName: hostStorage.outputs.name
+    requestQueueNames: hostStorage.outputs.queueNames
+    jobsTableName: hostStorage.outputs.tableName
     vhdStorageName: vhdStorage.outputs.name
     vhdContainerName: vhdStorage.outputs.containerName
     galleryName: gallery.outputs.name

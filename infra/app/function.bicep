@@ -26,10 +26,15 @@ param notify object
 @allowed([2048, 4096])
 param instanceMemoryMB int = 2048
 
-@description('Upper bound of instances; 40 is the lowest Flex Consumption accepts.')
-@minValue(40)
+// Sized for this workload: host.json takes one queue message per instance at a time (batchSize 1),
+// so concurrent transfers = worker instances, each streaming one stemcell into its own page blob.
+// Flex scales per function: the HTTP group, mirrorWorker, mirrorPoison and mirrorSchedule each
+// need an instance while busy. 6 = those four plus two more workers (three series, or a series and
+// a back-fill, transferring at once). Flex Consumption accepts 1 to 1000.
+@description('Upper bound of instances, all functions together. Raise it to mirror more series at once.')
+@minValue(1)
 @maxValue(1000)
-param maximumInstanceCount int = 40
+param maximumInstanceCount int = 6
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -59,6 +64,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     siteConfig: {
       minTlsVersion: '1.2'
+      // The portal's function test pane and log stream call the app from the portal's origin.
+      cors: {
+        allowedOrigins: ['https://portal.azure.com']
+      }
     }
     functionAppConfig: {
       deployment: {
@@ -134,7 +143,7 @@ var mirrorSettings = {
 
 // Notifications only when an owner is given: with AZURE_KEY_VAULT_URL set the app requires owner,
 // repo, workflow and ref, and refuses to start without them.
-var notifySettings = empty(notify.owner) ? {} : {
+var notifySettings = {
   AZURE_KEY_VAULT_URL: keyVaultUri
   BASM_NOTIFY_GITHUB_OWNER: notify.owner
   BASM_NOTIFY_GITHUB_REPO: notify.repo
@@ -145,7 +154,7 @@ var notifySettings = empty(notify.owner) ? {} : {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(hostSettings, mirrorSettings, notifySettings)
+  properties: union(hostSettings, mirrorSettings, empty(notify.owner) ? {} : notifySettings)
 }
 
 output name string = functionApp.name

@@ -33,8 +33,8 @@ resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     }
   }
 
-  // Created here so the app never needs rights to create them; the host creates the poison queue
-  // on its own otherwise.
+  // Created here, so neither the app nor the host needs rights to create them: the app's roles are
+  // scoped to these queues and this table (rbac.bicep).
   resource queueService 'queueServices' = {
     name: 'default'
     resource queues 'queues' = [
@@ -58,3 +58,5 @@ output blobEndpoint string = hostStorage.properties.primaryEndpoints.blob
 output queueEndpoint string = hostStorage.properties.primaryEndpoints.queue
 output tableEndpoint string = hostStorage.properties.primaryEndpoints.table
 output deploymentContainerName string = hostStorage::blobService::deploymentContainer.name
+output queueNames array = [for (q, i) in queueNames: hostStorage::queueService::queues[i].name]
+output tableName string = hostStorage::tableService::jobsTable.name

@@ -1,10 +1,16 @@
-// Every permission the app's identity holds, each on the narrowest scope Azure accepts for it.
-// Nothing is granted on the resource group or subscription. Built-in role ids are the same in
-// every tenant; the two custom roles below are defined here with exactly the actions needed.
+// Every permission the app's identity holds, each on the narrowest scope Azure accepts for it, and
+// each justified by the Microsoft page that says it is needed (in its @description, which the
+// compiled template keeps and the suite checks). Nothing is granted on the resource group or
+// subscription. Built-in role ids are the same in every tenant; the two custom roles below list
+// exactly the actions the app uses.
 param principalId string
 @description('Object id of the deploying user; empty skips their Key Vault assignment.')
 param deployerPrincipalId string
 param hostStorageName string
+@description('The request queue and its poison queue, created by host-storage.bicep.')
+param requestQueueNames array
+@description('The job table, created by host-storage.bicep.')
+param jobsTableName string
 param vhdStorageName string
 param vhdContainerName string
 param galleryName string
@@ -13,6 +19,16 @@ param appInsightsName string
 
 resource hostStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: hostStorageName
+}
+
+resource hostQueues 'Microsoft.Storage/storageAccounts/queueServices/queues@2023-05-01' existing = [
+  for q in requestQueueNames: {
+    name: '${hostStorageName}/default/${q}'
+  }
+]
+
+resource jobsTable 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' existing = {
+  name: '${hostStorageName}/default/${jobsTableName}'
 }
 
 resource vhdStorage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
@@ -36,22 +52,21 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
 }
 
 // Custom role: publish image definitions and versions into one gallery. Contributor on the gallery
-// would also allow changing or deleting the gallery itself and its sharing; this lists only what
-// the mirror does: read the gallery, create/read/delete definitions and versions (retention).
-// Actions are spelled out, not wildcarded, so future gallery actions are not granted silently.
+// would also allow changing or deleting the gallery itself and its sharing. Spelled out, never
+// wildcarded. Not granted: galleries/read (the app never reads the gallery resource itself) and
+// galleries/images/delete (the app never deletes an image definition; retention deletes versions).
+@description('Actions of the Microsoft.Compute provider (https://learn.microsoft.com/azure/role-based-access-control/permissions/compute) the mirror calls: Gallery Images Get and Create Or Update, Gallery Image Versions Get, List By Gallery Image, Create Or Update and Delete (retention) (https://learn.microsoft.com/rest/api/compute/gallery-image-versions).')
 resource galleryPublisherRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'stemcell-mirror-gallery-image-publisher')
   properties: {
     roleName: 'Stemcell mirror gallery image publisher (${uniqueString(resourceGroup().id)})'
-    description: 'Create, read and delete image definitions and image versions in one Azure Compute Gallery.'
+    description: 'Create and read image definitions; create, read and delete image versions, in one Azure Compute Gallery.'
     type: 'CustomRole'
     permissions: [
       {
         actions: [
-          'Microsoft.Compute/galleries/read'
           'Microsoft.Compute/galleries/images/read'
           'Microsoft.Compute/galleries/images/write'
-          'Microsoft.Compute/galleries/images/delete'
           'Microsoft.Compute/galleries/images/versions/read'
           'Microsoft.Compute/galleries/images/versions/write'
           'Microsoft.Compute/galleries/images/versions/delete'
@@ -64,9 +79,13 @@ resource galleryPublisherRole 'Microsoft.Authorization/roleDefinitions@2022-04-0
 }
 
 // Custom role: what Azure requires of whoever creates an image version from a VHD in a storage
-// account ("VHD as source": listKeys and write on the source account). Storage Account Contributor
-// (17d1049b-9a84-46fb-8f53-869881c3d3ab) would also allow deleting the account, regenerating keys,
-// and managing its network rules and private endpoints; this role holds only the three actions.
+// account. Microsoft's page on image versions and the BOSH Azure CPI's docs name one action,
+// listKeys: the gallery service reads the blob with the account key. Storage Account Contributor
+// (17d1049b-9a84-46fb-8f53-869881c3d3ab) would also allow writing the account's configuration,
+// deleting it and regenerating its keys. Not granted: storageAccounts/write and /read, which no
+// Microsoft source asks for here. Should Azure ever refuse with AuthorizationFailed naming another
+// action, add that action with the page that documents it.
+@description('Microsoft.Storage/storageAccounts/listKeys/action on the source account is required to create a gallery image version from a VHD (https://learn.microsoft.com/azure/virtual-machines/image-version).')
 resource vhdSourceRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(resourceGroup().id, 'stemcell-mirror-gallery-vhd-source')
   properties: {
@@ -76,9 +95,7 @@ resource vhdSourceRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
     permissions: [
       {
         actions: [
-          'Microsoft.Storage/storageAccounts/read'
           'Microsoft.Storage/storageAccounts/listKeys/action'
-          'Microsoft.Storage/storageAccounts/write'
         ]
         notActions: []
       }
@@ -87,10 +104,9 @@ resource vhdSourceRole 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   }
 }
 
-// Storage Blob Data Owner (b7e6dc6d-f1e8-4753-8033-0f276bb0955b) on the host account: the role the
-// Functions host documents for identity-based AzureWebJobsStorage (host locks, keys, timer
-// schedule state) and that Flex Consumption needs to read the deployment package. Account scope
-// because the host creates its own containers; the account serves this app only.
+// Account scope because the host creates its own containers (locks, keys, timer state); the
+// account serves this app only.
+@description('Storage Blob Data Owner (b7e6dc6d-f1e8-4753-8033-0f276bb0955b) on the host account: the role the Functions host requires for an identity-based AzureWebJobsStorage (https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity), and Flex Consumption reads the deployment package with it (https://learn.microsoft.com/azure/azure-functions/flex-consumption-how-to#configure-deployment-settings).')
 resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(hostStorage.id, principalId, 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b')
   scope: hostStorage
@@ -101,25 +117,27 @@ resource hostBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Storage Queue Data Contributor (974c5e8b-45b9-4653-ba55-5f855dd0fb88) on the host account: the
-// queue trigger reads, updates and deletes messages, moves poison messages, and the app enqueues
-// requests and continuations. Account scope: the host may (re)create the poison queue.
-resource hostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(hostStorage.id, principalId, '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
-  scope: hostStorage
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
-    principalId: principalId
-    principalType: 'ServicePrincipal'
+// One assignment per queue, not the account: the queues exist (host-storage.bicep), so nothing
+// needs to create one. Contributor rather than Reader + Message Processor: the host also updates
+// messages (it renews their invisibility while an invocation runs) and moves failed ones to the
+// poison queue, and the app sends requests and continuations.
+@description('Storage Queue Data Contributor (974c5e8b-45b9-4653-ba55-5f855dd0fb88) on one queue: the queue trigger reads, updates and deletes its messages and moves poison messages, the app enqueues (https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue-trigger#identity-based-connections).')
+resource hostQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (q, i) in requestQueueNames: {
+    name: guid(hostQueues[i].id, principalId, '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
+    scope: hostQueues[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+    }
   }
-}
+]
 
-// Storage Table Data Contributor (0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3) on the host account: the
-// job entities (ETag-conditional updates, leases). Account scope: creating a table if it is missing
-// is a request to the table service, not to the table.
+@description('Storage Table Data Contributor (0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3) on the job table only: read, insert and ETag-conditionally update job entities (https://learn.microsoft.com/azure/storage/tables/authorize-access-azure-active-directory#azure-built-in-roles-for-tables).')
 resource hostTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(hostStorage.id, principalId, '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3')
-  scope: hostStorage
+  name: guid(jobsTable.id, principalId, '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3')
+  scope: jobsTable
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3')
     principalId: principalId
@@ -127,8 +145,7 @@ resource hostTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// Storage Blob Data Contributor (ba92f5b4-2d11-453d-a403-e96b0029c9fe) on the VHD container only:
-// create, write (Put Page), read and delete staged page blobs.
+@description('Storage Blob Data Contributor (ba92f5b4-2d11-453d-a403-e96b0029c9fe) on the VHD container only: create, write (Put Page), read and delete staged page blobs (https://learn.microsoft.com/azure/storage/blobs/assign-azure-role-data-access).')
 resource vhdBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vhdContainer.id, principalId, 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
   scope: vhdContainer
@@ -139,9 +156,8 @@ resource vhdBlobContributor 'Microsoft.Authorization/roleAssignments@2022-04-01'
   }
 }
 
-// Custom role "Stemcell mirror gallery VHD source" (vhdSourceRole above) on the VHD account only:
-// listKeys + write, which Azure checks when an image version names this account as its source.
-// Account scope is the narrowest: these are account-level actions.
+// Account scope is the narrowest: listKeys is an account-level action.
+@description('Custom role Stemcell mirror gallery VHD source on the VHD account only: listKeys, which Azure checks when an image version names this account as its source (https://learn.microsoft.com/azure/virtual-machines/image-version).')
 resource vhdSourceAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vhdStorage.id, principalId, vhdSourceRole.id)
   scope: vhdStorage
@@ -152,8 +168,7 @@ resource vhdSourceAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// Custom role "Stemcell mirror gallery image publisher" (galleryPublisherRole above) on the gallery
-// only: image definitions and versions can only be created under it.
+@description('Custom role Stemcell mirror gallery image publisher on the gallery only: image definitions and versions are created under it (https://learn.microsoft.com/azure/role-based-access-control/permissions/compute).')
 resource galleryPublisherAssignment 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(gallery.id, principalId, galleryPublisherRole.id)
   scope: gallery
@@ -164,9 +179,9 @@ resource galleryPublisherAssignment 'Microsoft.Authorization/roleAssignments@202
   }
 }
 
-// Key Vault Secrets User (4633458b-17de-408a-b874-0445c86b69e6) on the vault: read github-token.
 // A secret-scoped assignment would be narrower, but the secret does not exist at deployment (the
 // operator sets it afterwards) and the vault holds nothing else.
+@description('Key Vault Secrets User (4633458b-17de-408a-b874-0445c86b69e6) on the vault: read the secret github-token (https://learn.microsoft.com/azure/key-vault/general/rbac-guide#azure-built-in-roles-for-key-vault-data-plane-operations).')
 resource vaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, principalId, '4633458b-17de-408a-b874-0445c86b69e6')
   scope: vault
@@ -177,8 +192,9 @@ resource vaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Key Vault Secrets Officer (b86a8fe4-44ce-4948-aee5-eccb2c155cd7) on the vault, for the person who
-// ran azd: an RBAC-mode vault lets nobody set a secret by default, and github-token is set by hand.
+// For the person who ran azd: an RBAC-mode vault lets nobody set a secret by default, and
+// github-token is set by hand.
+@description('Key Vault Secrets Officer (b86a8fe4-44ce-4948-aee5-eccb2c155cd7) on the vault, for the deploying user: set github-token (https://learn.microsoft.com/azure/key-vault/general/rbac-guide#azure-built-in-roles-for-key-vault-data-plane-operations).')
 resource deployerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(deployerPrincipalId)) {
   name: guid(vault.id, deployerPrincipalId, 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7')
   scope: vault
@@ -188,8 +204,7 @@ resource deployerSecretsOfficer 'Microsoft.Authorization/roleAssignments@2022-04
   }
 }
 
-// Monitoring Metrics Publisher (3913510d-42f4-4e42-8a64-420c390055eb) on the Application Insights
-// component: Entra-authenticated telemetry ingestion (local auth is disabled there).
+@description('Monitoring Metrics Publisher (3913510d-42f4-4e42-8a64-420c390055eb) on the Application Insights component: telemetry ingestion with Entra authentication, local auth being disabled (https://learn.microsoft.com/azure/azure-monitor/app/azure-ad-authentication).')
 resource telemetryPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appInsights.id, principalId, '3913510d-42f4-4e42-8a64-420c390055eb')
   scope: appInsights

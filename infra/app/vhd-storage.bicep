@@ -2,10 +2,9 @@
 //
 // Why a second account, with shared key access left ON: creating an image version from a VHD
 // (storageProfile.osDiskImage.source {storageAccountId, uri}) requires the caller to hold
-// Microsoft.Storage/storageAccounts/listKeys/action and .../write on the source account (Azure
-// Compute Gallery docs, "VHD as source"): the gallery service reads the blob with the account key
-// obtained on the caller's behalf, not with the caller's Entra token. With allowSharedKeyAccess
-// false that read is refused, so this account must allow keys. Keeping it apart lets the host's
+// Microsoft.Storage/storageAccounts/listKeys/action on the source account: the gallery service reads
+// the blob with the account key obtained on the caller's behalf, not with the caller's Entra token.
+// With allowSharedKeyAccess false that read is refused, so this account must allow keys. Keeping it apart lets the host's
 // account stay identity-only. Nothing here hands a key to anyone: the app writes blobs with its
 // Entra token (Storage Blob Data Contributor on the container), no app setting holds a key, blobs
 // are private, and tools default to Entra auth.
@@ -14,6 +13,7 @@ param location string
 param tags object
 param containerName string
 
+@description('Shared key access stays on: the gallery reads a VHD source with the account key, which is why listKeys is required of the caller (https://learn.microsoft.com/azure/virtual-machines/image-version). No key is handed to anyone.')
 resource vhdStorage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
