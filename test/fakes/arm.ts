@@ -219,8 +219,8 @@ export function buildVhdFooter(
 // --- request bodies ---
 
 function loadValidators(): { image: ValidateFunction; version: ValidateFunction } {
-  // The schema lives beside the repository (shared specs), read at run time rather than copied.
-  const file = resolve(__dirname, '..', '..', '..', 'shared', 'azure-specs', 'gallery-image-put.schema.json');
+  // Derived from the published Azure REST spec; azure-specs/README.md says from which file and how.
+  const file = resolve(__dirname, 'azure-specs', 'gallery-image-put.schema.json');
   const schema = JSON.parse(readFileSync(file, 'utf8')) as { $id: string };
   const ajv = new Ajv({ strict: false, allErrors: true });
   ajv.addFormat('int32', {
