@@ -9,10 +9,11 @@
  * 3. `.funcignore` beside them, so azd's own pass over the folder keeps exactly what is there.
  *
  * Run after `npm run build` (the npm script does both). Prints the file count and size.
+ * `--out DIR` writes the package there instead of .package/.
  */
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 
 export const PACKAGE_DIR = '.package';
@@ -49,11 +50,14 @@ export function sizeOf(root: string, files: readonly string[]): number {
   return files.reduce((sum, f) => sum + lstatSync(join(root, f)).size, 0);
 }
 
-export function buildPackage(root: string): { dir: string; files: string[]; bytes: number } {
-  const dir = join(root, PACKAGE_DIR);
+/** Builds the package from the project at `root` into `dir` (by default root/.package, where azd takes it). */
+export function buildPackage(
+  root: string,
+  dir = join(root, PACKAGE_DIR),
+): { dir: string; files: string[]; bytes: number } {
   const rules = funcignore(readFileSync(join(root, '.funcignore'), 'utf8'));
   rmSync(dir, { recursive: true, force: true });
-  const own = selectFiles(root, rules, new Set(['node_modules', PACKAGE_DIR, '.git']));
+  const own = selectFiles(root, rules, new Set(['node_modules', PACKAGE_DIR, '.git', relative(root, dir)]));
   for (const f of own) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     copyFileSync(join(root, f), join(dir, f));
@@ -80,7 +84,10 @@ export function buildPackage(root: string): { dir: string; files: string[]; byte
 
 if (require.main === module) {
   const root = resolve(__dirname, '..', '..');
-  const { dir, files, bytes } = buildPackage(root);
+  // --out DIR: somewhere else than .package (the suite builds it where no node_modules is above it).
+  const at = process.argv.indexOf('--out');
+  const out = at > 0 ? resolve(process.argv[at + 1] ?? '') : undefined;
+  const { dir, files, bytes } = buildPackage(root, out);
   const mib = (bytes / 2 ** 20).toFixed(1);
   console.log(`deploy package: ${dir}, ${files.length} files, ${mib} MiB (${bytes} bytes) before zip`);
 }
