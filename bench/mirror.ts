@@ -4,13 +4,14 @@
  * covers a killed child), and every byte that appears in its otherwise empty TMPDIR and working
  * folder. The child may be killed from a stderr line, to test a resume.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { TRANSFER_NODE_ARGS } from '../src/lib/core/v8-options';
 import type { ChildReport } from './mirror-child';
+import { spawnTied } from '../src/local/tied-spawn';
 
 export interface MirrorRunOptions {
   /** The compiled mirror-child.js. */
@@ -135,7 +136,7 @@ export async function runMirror(o: MirrorRunOptions): Promise<MirrorRun> {
   await mkdir(cwd, { recursive: true });
 
   const t0 = performance.now();
-  const child: ChildProcess = spawn(
+  const child: ChildProcess = spawnTied(
     process.execPath,
     // Started as bin/stemcell-mirror.js starts the CLI: with the transfer's V8 options.
     [...TRANSFER_NODE_ARGS, ...(o.nodeArgs ?? []), o.childScript, 'mirror', o.series, o.version, '--verbose'],

@@ -3,11 +3,12 @@
  * real files, qemu-img's fixed VHD, gzip) so the archive compresses and the VHD has zeros like a real
  * one. When those tools cannot be had, a small in-memory stemcell stands in, and the results say so.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeStemcell } from '../test/support/stemcell-fixture';
+import { spawnTied } from '../src/local/tied-spawn';
 
 export const SERIES = 'bosh-azure-hyperv-ubuntu-jammy-go_agent';
 
@@ -159,7 +160,7 @@ async function runScript(o: BuildOptions, folder: string, version: string): Prom
   o.say(
     `building a ${o.sizeMiB} MiB stemcell with make-stemcell.sh (INCOMPRESSIBLE_PCT=${o.incompressiblePct})`,
   );
-  const child = spawn('bash', [o.script, folder, version, String(o.sizeMiB), SERIES], {
+  const child = spawnTied('bash', [o.script, folder, version, String(o.sizeMiB), SERIES], {
     env: { ...process.env, KEEP_VHD: '1', INCOMPRESSIBLE_PCT: String(o.incompressiblePct) },
     // Its report goes to our stderr: stdout is kept for the one JSON line.
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -169,8 +170,8 @@ async function runScript(o: BuildOptions, folder: string, version: string): Prom
     tail = (tail + d.toString()).slice(-2000);
     process.stderr.write(d);
   };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   if (code !== 0) throw new Error(`make-stemcell.sh exited with ${code}: ${tail}`);
 }

@@ -3,10 +3,11 @@
  * Used by the local host and by the test suite. Always with --disableTelemetry: without it Azurite
  * reports to the internet.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { devStorageConnectionString } from '../lib/config/dev-storage';
+import { spawnTied } from './tied-spawn';
 
 export interface AzuriteOptions {
   /** A folder for disk persistence (survives a restart); in memory when absent. */
@@ -103,10 +104,10 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
     String(wanted.table),
     ...(options.location ? ['--location', options.location] : ['--inMemoryPersistence']),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  // Never outlive the process that started it: its 'exit' handlers run on a normal end, on
-  // process.exit and on an uncaught error. A signal it has no handler for skips them, so every
-  // launcher that embeds Azurite (local host, benchmark) turns SIGINT and SIGTERM into an exit.
+  // Never outlive the process that started it, however that one ends (SIGKILL, a crash, a test
+  // runner tearing its worker down): spawnTied hands Azurite a pipe whose end-of-file ends it.
+  const child = spawnTied(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // On a normal end, process.exit or an uncaught error, the 'exit' handler ends it at once.
   const orphanGuard = (): void => void child.kill('SIGKILL');
   process.once('exit', orphanGuard);
   child.once('exit', () => process.off('exit', orphanGuard));

@@ -5,7 +5,6 @@
  * soak. Checks the JSON contract of DESIGN §5 and what does not depend on the machine's speed (bytes,
  * job and transfer counts, byte-identical blobs); the timing targets are the benchmark's business.
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BenchOutput } from '../../bench/bench';
 import { missingTools } from '../../bench/stemcells';
 import { ensureBuilt, ROOT } from '../support/build';
+import { spawnTied } from '../../src/local/tied-spawn';
 
 const entry = join(ROOT, 'dist', 'bench', 'bench.js');
 const script = join(ROOT, 'bench', 'make-stemcell.sh');
@@ -21,11 +21,14 @@ const SOAK = { mirrors: 3, requests: 10, series: 3 };
 
 function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [entry, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawnTied(process.execPath, [entry, ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-8000)));
     child.once('close', (code) => done({ code, stdout, stderr }));
   });
 }

@@ -4,7 +4,7 @@
  * restarted mid-transfer. Each must end with one verified blob, one gallery version, one
  * notification.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { startAzurite } from '../../src/local/azurite';
 import { ensureBuilt, LOCAL_MAIN } from '../support/build';
 import type { StemcellFixture } from '../support/stemcell-fixture';
 import { SERIES, startWorld, type World } from '../support/world';
+import { spawnTied } from '../../src/local/tied-spawn';
 
 const MIB = 1024 * 1024;
 
@@ -30,7 +31,7 @@ const running = new Set<WorkerProcess>();
 
 /** The app as `npm start` runs it, pointed at the test world, with short leases and retries. */
 async function startWorker(env: Record<string, string>, cwd: string): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [LOCAL_MAIN], {
+  const child = spawnTied(process.execPath, [LOCAL_MAIN], {
     cwd,
     env: {
       PATH: process.env.PATH ?? '',

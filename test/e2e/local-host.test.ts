@@ -4,7 +4,7 @@
  * the poison queue, and a clean stop. The pure parts (routes, host.json, message decoding,
  * local.settings.json) are checked in-process.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -24,6 +24,7 @@ import { decodeMessage, QueuePoller, triggerInput } from '../../src/local/queue-
 import { matchRoute, parseRoute } from '../../src/local/routes';
 import { resolveSettingRefs } from '../../src/local/timer';
 import { ensureBuilt, LOCAL_MAIN } from '../support/build';
+import { spawnTied } from '../../src/local/tied-spawn';
 
 const MAIN = LOCAL_MAIN;
 const JAMMY = 'bosh-azure-hyperv-ubuntu-jammy-go_agent';
@@ -310,7 +311,7 @@ describe('npm start (compiled local host as a child process)', () => {
       BASM_LOCAL_VISIBILITY_TIMEOUT_SECONDS: '0',
       BASM_LOCAL_MAX_POLLING_INTERVAL_MS: '200',
     });
-    child = spawn(process.execPath, [MAIN], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawnTied(process.execPath, [MAIN], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let pending = '';
     const take = (d: Buffer) => {
       output += d.toString();

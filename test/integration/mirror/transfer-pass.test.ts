@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, resolve } from 'node:path';
@@ -21,6 +20,7 @@ import {
   type StemcellFixture,
   type StemcellFixtureOptions,
 } from '../../support/stemcell-fixture';
+import { spawnTied } from '../../../src/local/tied-spawn';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -362,7 +362,7 @@ describe('transferStemcell without a disk', () => {
       writeFileSync(join(scratch, 'driver.js'), DRIVER);
       const blob = newBlob();
       const root = resolve(__dirname, '../../..');
-      const child = spawn(
+      const child = spawnTied(
         process.execPath,
         [
           // Node 20 calls the permission model experimental; later releases drop the prefix.
@@ -382,9 +382,9 @@ describe('transferStemcell without a disk', () => {
       );
       let out = '';
       let err = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-      child.stdin.end(f.tgz);
+      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+      child.stdin!.end(f.tgz);
       const code = await new Promise<number | null>((r) => child.on('close', r));
       expect(err).not.toMatch(/Error:/);
       expect(code).toBe(0);
