@@ -6,7 +6,6 @@
  * approach (seed-child) runs under the same caps for comparison, and the upload floor U under the
  * cap tells what the sink really gives on this machine.
  */
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { TableClient } from '@azure/data-tables';
@@ -21,6 +20,7 @@ import { childEnv, hwmKiB, runMirror } from './mirror';
 import type { SeedInput, SeedReport } from './seed-child';
 import type { BenchStemcell } from './stemcells';
 import { startThrottleProxy, viaProxy } from './throttle-proxy';
+import { spawnTied } from '../src/local/tied-spawn';
 
 const MIB = 1024 * 1024;
 export const PRODUCTION_CAPS = { putPageBytesPerSecond: 60 * MIB, downloadBytesPerSecond: 100e6 } as const;
@@ -98,7 +98,7 @@ function runSeed(
 ): Promise<SeedReport & { wallSeconds: number; peakRssMiB: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [...TRANSFER_NODE_ARGS, script, JSON.stringify(input)], {
+    const child = spawnTied(process.execPath, [...TRANSFER_NODE_ARGS, script, JSON.stringify(input)], {
       env: childEnv({}, input.workDir),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -106,8 +106,8 @@ function runSeed(
     let err = '';
     let peakKiB = 0;
     const poll = setInterval(() => (peakKiB = Math.max(peakKiB, hwmKiB(child.pid ?? 0))), 200);
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
     child.once('exit', () => (peakKiB = Math.max(peakKiB, hwmKiB(child.pid ?? 0))));
     child.once('close', (code) => {
       clearInterval(poll);
