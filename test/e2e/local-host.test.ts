@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TableClient } from '@azure/data-tables';
-import { QueueClient } from '@azure/storage-queue';
+import { QueueClient, QueueServiceClient } from '@azure/storage-queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../../src/local/azurite';
 import { parseTimeSpan } from '../../src/lib/config/host-json';
@@ -175,6 +175,150 @@ describe('queue poller (in-process, against Azurite)', () => {
       false,
     );
   });
+
+  /** A poller over `name` (and its poison queue, if the host has one) whose function is `backend`. */
+  function pollerFor(
+    name: string,
+    backend: InvocationBackend,
+    lines: Array<{ level: string; line: string }>,
+    leaseSeconds = 1,
+  ) {
+    const queue = new QueueClient(azurite.connectionString, name);
+    const poisonName = poisonQueueName(name);
+    const poison =
+      poisonName === undefined ? undefined : new QueueClient(azurite.connectionString, poisonName);
+    const sink = (level: string, line: string) => void lines.push({ level, line });
+    const log = createLogger(sink);
+    const poller = new QueuePoller({
+      fn: {
+        kind: 'queue',
+        name: 'fn',
+        triggerBinding: 'queueTrigger1',
+        queueName: name,
+        connection: 'AzureWebJobsStorage',
+      },
+      queue,
+      poison,
+      settings: {
+        messageEncoding: 'base64',
+        batchSize: 1,
+        maxDequeueCount: 2,
+        visibilityTimeoutMs: 0,
+        maxPollingIntervalMs: 100,
+      },
+      invoker: createInvoker(log, sink, backend),
+      log,
+      minPollingIntervalMs: 50,
+      leaseSeconds,
+    });
+    return { queue, poison, poller };
+  }
+
+  const events = (lines: Array<{ level: string; line: string }>, event: string) =>
+    lines.filter((l) => (JSON.parse(l.line) as { event: string }).event === event);
+
+  it('moves text that is not base64 to the poison queue at once, uninvoked, with one error line naming the encoding', async () => {
+    const lines: Array<{ level: string; line: string }> = [];
+    let invoked = 0;
+    const { queue, poison, poller } = pollerFor(
+      'raw-text',
+      async (_n, r) => {
+        invoked++;
+        return { invocationId: r.invocationId };
+      },
+      lines,
+    );
+    await queue.createIfNotExists();
+    // What `az storage message put --content '{...}'` sends: the JSON text itself.
+    const raw = '{"series":"bosh-azure-hyperv-ubuntu-jammy-go_agent","version":"1.682"}';
+    await queue.sendMessage(raw);
+    await poller.start();
+    const moved = await waitFor('the message in the poison queue', async () => {
+      if (!(await poison!.exists())) return undefined;
+      const p = await poison!.peekMessages({ numberOfMessages: 32 });
+      return p.peekedMessageItems.length > 0 ? p.peekedMessageItems : undefined;
+    });
+    expect(await poller.stop(5000)).toBe(true);
+    expect(moved.map((m) => m.messageText)).toEqual([raw]);
+    expect(invoked).toBe(0);
+    expect((await queue.getProperties()).approximateMessagesCount).toBe(0);
+    const errors = lines.filter((l) => l.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.line).toContain('"queue.poisoned"');
+    expect(errors[0]!.line).toMatch(/not valid base64.*messageEncoding is base64/);
+  });
+
+  it('poisons a message already dequeued more than maxDequeueCount times without invoking it', async () => {
+    const lines: Array<{ level: string; line: string }> = [];
+    let invoked = 0;
+    const { queue, poison, poller } = pollerFor(
+      'crashed-twice',
+      async (_n, r) => {
+        invoked++;
+        return { invocationId: r.invocationId };
+      },
+      lines,
+    );
+    await queue.createIfNotExists();
+    const text = Buffer.from('{"n":2}').toString('base64');
+    await queue.sendMessage(text);
+    // Two receives that never settled, as when the process died during both invocations.
+    for (let i = 0; i < 2; i++) {
+      await waitFor(`receive ${i + 1}`, async () => {
+        const r = await queue.receiveMessages({ numberOfMessages: 1, visibilityTimeout: 1 });
+        return r.receivedMessageItems.length > 0 ? true : undefined;
+      });
+    }
+    await waitFor('the message to be visible again', async () =>
+      (await queue.peekMessages()).peekedMessageItems.length > 0 ? true : undefined,
+    );
+    await poller.start();
+    const moved = await waitFor('the message in the poison queue', async () => {
+      if (!(await poison!.exists())) return undefined;
+      const p = await poison!.peekMessages({ numberOfMessages: 32 });
+      return p.peekedMessageItems.length > 0 ? p.peekedMessageItems : undefined;
+    });
+    expect(await poller.stop(5000)).toBe(true);
+    expect(moved.map((m) => m.messageText)).toEqual([text]);
+    expect(invoked).toBe(0);
+    const poisoned = events(lines, 'queue.poisoned');
+    expect(poisoned).toHaveLength(1);
+    expect(poisoned[0]!.line).toMatch(/dequeued 3 times, more than maxDequeueCount 2/);
+  });
+
+  it('on a -poison queue does not release a failing message, and leaves it alone past the maximum', async () => {
+    const lines: Array<{ level: string; line: string }> = [];
+    const counts: unknown[] = [];
+    const { queue, poison, poller } = pollerFor(
+      'work-poison',
+      async (_n, r) => {
+        counts.push(r.triggerMetadata.DequeueCount?.json);
+        throw new Error('fails every time');
+      },
+      lines,
+    );
+    expect(poison).toBeUndefined();
+    await queue.createIfNotExists();
+    await queue.sendMessage(Buffer.from('{"n":3}').toString('base64'));
+    await poller.start();
+    // Deliveries 1 and 2 are invoked and fail; each comes back only when its 1 s lock ends (no
+    // release at visibilityTimeout 0). The third delivery is over the maximum: left alone.
+    await waitFor('the third delivery to be left alone', () =>
+      events(lines, 'queue.left-alone').length > 0 ? true : undefined,
+    );
+    expect(await poller.stop(5000)).toBe(true);
+    expect(counts).toEqual(['1', '2']);
+    expect(events(lines, 'queue.not-released')).toHaveLength(2);
+    expect(events(lines, 'queue.retry')).toHaveLength(0);
+    // Still in its queue, for an operator to see; no work-poison-poison queue was ever made.
+    await waitFor('the message to be visible again', async () =>
+      (await queue.peekMessages()).peekedMessageItems.length > 0 ? true : undefined,
+    );
+    const names: string[] = [];
+    for await (const q of QueueServiceClient.fromConnectionString(azurite.connectionString).listQueues())
+      names.push(q.name);
+    expect(names).not.toContain('work-poison-poison');
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -292,7 +436,10 @@ describe('npm start (compiled local host as a child process)', () => {
         { version: '1.682', body: body(2) },
         { version: '1.681', body: body(3) },
       ],
-      [NOBLE]: [{ version: '1.50', body: body(4) }],
+      [NOBLE]: [
+        { version: '1.50', body: body(4) },
+        { version: '1.49', body: body(6) },
+      ],
       [FLAKY]: [{ version: '1.300', body: body(5) }],
     });
     azurite = await startAzurite();
@@ -468,6 +615,46 @@ describe('npm start (compiled local host as a child process)', () => {
       events.some((e) => e.event === 'queue.poisoned' && e.poisonQueue === 'stemcell-mirror-requests-poison'),
     ).toBe(true);
     expect(events.some((e) => e.event === 'function.started' && e.function === 'mirrorPoison')).toBe(true);
+  });
+
+  it('runs the functions in a worker process, with the host message lock and functionTimeout', () => {
+    const started = events.find((e) => e.event === 'host.started')!;
+    expect(started.worker).toBe('process');
+    expect((started.queues as { messageLockSeconds: number }).messageLockSeconds).toBe(600);
+    expect(started.functionTimeoutSeconds).toBe(1800);
+    const worker = events.find((e) => e.event === 'worker.started');
+    expect(worker?.pid).not.toBe(child.pid);
+  });
+
+  it('accepts a JSON string message ("series/version" with the quotes), as Azure does', async () => {
+    const queue = new QueueClient(azurite.connectionString, 'stemcell-mirror-requests');
+    await queue.sendMessage(Buffer.from(JSON.stringify(`${NOBLE}/1.49`)).toString('base64'));
+    const row = await waitFor('the worker to claim the job', async () => {
+      const r = await entity(NOBLE, '1.49');
+      return Number(r?.attempts ?? 0) >= 1 ? r : undefined;
+    });
+    expect(row.series).toBe(NOBLE);
+  });
+
+  it('poisons raw JSON text (az storage message put) uninvoked, with one error line naming the encoding', async () => {
+    const queue = new QueueClient(azurite.connectionString, 'stemcell-mirror-requests');
+    const poison = new QueueClient(azurite.connectionString, 'stemcell-mirror-requests-poison');
+    const raw = JSON.stringify({ series: NOBLE, version: '1.50', reason: 'raw' });
+    const seen = events.length;
+    await queue.sendMessage(raw);
+    // The poison queue's listener cannot decode it either; with no poison queue of its own it
+    // leaves the message where an operator finds it.
+    await waitFor('the poison listener to leave it alone', () =>
+      events.slice(seen).find((e) => e.event === 'queue.left-alone'),
+    );
+    const errors = events.slice(seen).filter((e) => e.level === 'error');
+    expect(errors.map((e) => e.event)).toEqual(['queue.poisoned']);
+    expect(String(errors[0]!.reason)).toMatch(/not valid base64.*messageEncoding is base64/);
+    expect(errors[0]!.queue).toBe('stemcell-mirror-requests');
+    const left = await poison.receiveMessages({ numberOfMessages: 32, visibilityTimeout: 1 });
+    expect(left.receivedMessageItems).toHaveLength(0); // still invisible: held by the listener
+    expect(events.slice(seen).some((e) => e.event === 'function.started')).toBe(false);
+    expect((await poison.getProperties()).approximateMessagesCount).toBeGreaterThanOrEqual(1);
   });
 
   it('stops cleanly on SIGTERM', async () => {
