@@ -22,6 +22,9 @@ function errorOf(e: unknown): { name: string; message: string; code?: string } {
 async function main(): Promise<void> {
   if (!process.send) throw new Error('the worker runs only as a child of the local host');
   process.on('disconnect', () => process.exit(0));
+  // The host decides when its worker ends (Ctrl+C reaches the whole process group): it drains the
+  // running invocations first, then stops this process.
+  process.on('SIGINT', () => undefined);
   const { core, functions, unsupported } = await loadApp();
   core.systemLog = (level, category, message) =>
     send({ type: 'log', invocationId: undefined, level, category, message });
