@@ -186,13 +186,19 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     });
 
   const server = createHttpServer({ functions, timers, invoker, log });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.hostname ?? '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(opts.port, opts.hostname ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (e) {
+    // A port already taken: the worker process started for nothing must not outlive the start.
+    await worker?.close();
+    throw e;
+  }
   const addr = server.address() as AddressInfo;
   const url = `http://${opts.hostname ?? '127.0.0.1'}:${addr.port}`;
   try {
