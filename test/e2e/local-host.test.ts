@@ -629,11 +629,13 @@ describe('npm start (compiled local host as a child process)', () => {
   it('accepts a JSON string message ("series/version" with the quotes), as Azure does', async () => {
     const queue = new QueueClient(azurite.connectionString, 'stemcell-mirror-requests');
     await queue.sendMessage(Buffer.from(JSON.stringify(`${NOBLE}/1.49`)).toString('base64'));
-    const row = await waitFor('the worker to claim the job', async () => {
+    // Its download is not a stemcell, so the job ends failed: what matters is that it ran.
+    const row = await waitFor('the job to run to its end', async () => {
       const r = await entity(NOBLE, '1.49');
-      return Number(r?.attempts ?? 0) >= 1 ? r : undefined;
+      return r?.status === 'failed' || r?.status === 'staged' ? r : undefined;
     });
-    expect(row.series).toBe(NOBLE);
+    expect(Number(row.attempts)).toBeGreaterThanOrEqual(1);
+    expect(row.errorCode).toBe('ARCHIVE_INVALID');
   });
 
   it('poisons raw JSON text (az storage message put) uninvoked, with one error line naming the encoding', async () => {
@@ -647,7 +649,8 @@ describe('npm start (compiled local host as a child process)', () => {
     await waitFor('the poison listener to leave it alone', () =>
       events.slice(seen).find((e) => e.event === 'queue.left-alone'),
     );
-    const errors = events.slice(seen).filter((e) => e.level === 'error');
+    // Lines about jobs (they carry a series) belong to other tests' work still finishing.
+    const errors = events.slice(seen).filter((e) => e.level === 'error' && e.series === undefined);
     expect(errors.map((e) => e.event)).toEqual(['queue.poisoned']);
     expect(String(errors[0]!.reason)).toMatch(/not valid base64.*messageEncoding is base64/);
     expect(errors[0]!.queue).toBe('stemcell-mirror-requests');
