@@ -48,7 +48,7 @@ export class TimerRunner {
         void this.trigger(false);
       });
     } catch (e) {
-      throw new MirrorError('CONFIG_INVALID', `${fn.name}: the schedule ${(e as Error).message}`);
+      throw new MirrorError('CONFIG_INVALID', `${fn.name}: the schedule ${toErrorInfo(e).message}`);
     }
   }
 

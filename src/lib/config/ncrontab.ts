@@ -11,6 +11,7 @@
  * works locally also indexes in Azure.
  */
 import { Cron } from 'croner';
+import { MirrorError } from '../core/errors';
 
 const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
 const DAYS = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
@@ -72,11 +73,11 @@ export function ncrontabProblem(expression: string): string | undefined {
 
 /**
  * A croner job for an NCRONTAB schedule, paused until resumed, evaluated in UTC with the host's
- * day rule. Throws `Error` naming the problem when the host would refuse the expression.
+ * day rule. Throws `CONFIG_INVALID` naming the problem when the host would refuse the expression.
  */
 export function ncrontabJob(expression: string, run?: () => void): Cron {
   const problem = ncrontabProblem(expression);
-  if (problem !== undefined) throw new Error(`"${expression}": ${problem}`);
+  if (problem !== undefined) throw new MirrorError('CONFIG_INVALID', `"${expression}": ${problem}`);
   const options = {
     paused: true,
     timezone: 'UTC',
