@@ -2,9 +2,9 @@
  * The host side of the worker process. As in Azure, the functions run in a language worker process
  * apart from the host: the host learns the registrations from it, sends it invocation requests and
  * reads their responses. And as in Azure, host.json's `functionTimeout` is enforced by restarting
- * that process (the host's `FunctionTimeoutException` path ends the worker's channel): every
- * invocation running on it ends, and each fails, so its queue message is retried or poisoned. A
- * worker that dies on its own is restarted the same way.
+ * that process (the host's `WebScriptHostExceptionHandler.OnTimeoutExceptionAsync` calls
+ * `RestartWorkerWithInvocationIdAsync`): every invocation running on it ends, and each fails, so
+ * its queue message is retried or poisoned. A worker that dies on its own is restarted the same way.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
