@@ -144,7 +144,7 @@ export function createHttpServer(o: HttpServerOptions): Server {
       });
     }
     // The text goes straight to the binding: no message behind it, so no id and dequeueCount 0.
-    const invocation = queueInvocation(fn.name, fn.triggerBinding, { text: input, dequeueCount: 0 });
+    const invocation = queueInvocation(fn.triggerBinding, { text: input, dequeueCount: 0 });
     // Like the host's admin API: accepted at once, the invocation runs on its own.
     o.invoker.run(fn.name, 'admin', invocation).catch(() => undefined);
     send(res, 202);

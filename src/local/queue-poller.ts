@@ -157,7 +157,7 @@ export class QueuePoller {
     }, renewEvery);
     let failure: unknown;
     try {
-      const input = queueInvocation(fn.name, fn.triggerBinding, {
+      const input = queueInvocation(fn.triggerBinding, {
         text,
         dequeueCount: m.dequeueCount,
         id: m.messageId,

@@ -3,10 +3,10 @@
  * the HTTP answer read back from the worker's response. The rules come from the host's
  * `GrpcMessageConversionExtensions` (Azure/azure-functions-host) with the capabilities the Node.js
  * worker announces (`RawHttpBodyBytes`, `RpcHttpBodyOnly`, `UseNullableValueDictionaryForHttp`,
- * `RpcHttpTriggerMetadataRemoved`): a string stays a string, a number or date goes as JSON, a null
- * as empty data; an HTTP body travels as bytes and only when `Content-Length` > 0.
+ * `RpcHttpTriggerMetadataRemoved`): a string stays a string, a number or date goes as JSON; binding
+ * data that is null is left out, as is the in-memory `sys` entry (`ScriptInvocationContextExtensions`,
+ * `ShouldSkipBindingData`); an HTTP body travels as bytes and only when `Content-Length` > 0.
  */
-import { randomUUID } from 'node:crypto';
 import type {
   RpcHttpData,
   RpcInvocationResponse,
@@ -22,12 +22,16 @@ export interface InvocationInput {
 }
 
 const asJson = (v: unknown): RpcTypedData => ({ json: JSON.stringify(v) });
-const asString = (v: string | undefined): RpcTypedData => (v === undefined ? {} : { string: v });
-const asDate = (d: Date | undefined): RpcTypedData => (d === undefined ? {} : asJson(d.toISOString()));
+const asString = (v: string | undefined): RpcTypedData | undefined =>
+  v === undefined ? undefined : { string: v };
+const asDate = (d: Date | undefined): RpcTypedData | undefined =>
+  d === undefined ? undefined : asJson(d.toISOString());
 
-/** The `sys` entry the host adds to every invocation's trigger metadata. */
-function sys(functionName: string): RpcTypedData {
-  return asJson({ MethodName: functionName, UtcNow: new Date().toISOString(), RandGuid: randomUUID() });
+/** Binding data as trigger metadata: an entry whose value is null is not sent at all. */
+function metadata(entries: Record<string, RpcTypedData | undefined>): Record<string, RpcTypedData> {
+  const out: Record<string, RpcTypedData> = {};
+  for (const [k, v] of Object.entries(entries)) if (v !== undefined) out[k] = v;
+  return out;
 }
 
 /** A queue message as the queue trigger binds it; `id` and the rest are absent for a test-pane call. */
@@ -44,14 +48,10 @@ export interface QueueMessageFacts {
 }
 
 /** The queue trigger's input: the text as a string, and the message facts as binding data. */
-export function queueInvocation(
-  functionName: string,
-  binding: string,
-  m: QueueMessageFacts,
-): InvocationInput {
+export function queueInvocation(binding: string, m: QueueMessageFacts): InvocationInput {
   return {
     inputData: [{ name: binding, data: { string: m.text } }],
-    triggerMetadata: {
+    triggerMetadata: metadata({
       QueueTrigger: { string: m.text },
       DequeueCount: asJson(m.dequeueCount),
       Id: asString(m.id),
@@ -59,8 +59,7 @@ export function queueInvocation(
       InsertionTime: asDate(m.insertedOn),
       ExpirationTime: asDate(m.expiresOn),
       NextVisibleTime: asDate(m.nextVisibleOn),
-      sys: sys(functionName),
-    },
+    }),
   };
 }
 
@@ -71,7 +70,7 @@ export interface TimerFacts {
   next?: Date;
 }
 
-export function timerInvocation(functionName: string, binding: string, t: TimerFacts): InvocationInput {
+export function timerInvocation(binding: string, t: TimerFacts): InvocationInput {
   const now = new Date();
   return {
     inputData: [
@@ -88,7 +87,7 @@ export function timerInvocation(functionName: string, binding: string, t: TimerF
         }),
       },
     ],
-    triggerMetadata: { sys: sys(functionName) },
+    triggerMetadata: {},
   };
 }
 

@@ -67,7 +67,7 @@ export class TimerRunner {
   trigger(isPastDue: boolean): Promise<void> {
     const previous = this.running ?? Promise.resolve();
     const run = previous.then(async () => {
-      const input = timerInvocation(this.fn.name, this.fn.triggerBinding, {
+      const input = timerInvocation(this.fn.triggerBinding, {
         isPastDue,
         last: this.last,
         next: this.cron.nextRun() ?? undefined,
