@@ -163,7 +163,11 @@ export async function startLocalHost(opts: LocalHostOptions): Promise<LocalHost>
     } catch (e) {
       // The host indexes the other functions and leaves this one out, saying why.
       notIndexed.add(f.name);
-      log.error('function.not-indexed', { function: f.name, error: toErrorInfo(e) });
+      log.error('function.not-indexed', {
+        function: f.name,
+        error: toErrorInfo(e),
+        hint: 'set it in local.settings.json (copy local.settings.json.example) or the environment',
+      });
     }
   }
   const functions = registered.filter((f) => kinds.includes(f.kind) && !notIndexed.has(f.name));
