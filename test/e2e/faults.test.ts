@@ -307,11 +307,13 @@ describe('an invocation that outlives functionTimeout', () => {
     { timeout: 180_000 },
     async () => {
       const version = '3.4';
-      const fx = await world.addStemcell(version, { vhdMiB: 32 });
-      // The whole download would take 10 s: the first invocation cannot end within 4 s.
-      world.boshio.throttle(Math.ceil(fx.tgz.length / 10));
+      const fx = await world.addStemcell(version, { vhdMiB: 8 });
+      // The whole download would take 40 s: the first invocation cannot end within the 10 s
+      // timeout. Once it is lifted, each later invocation needs a few seconds, well inside it even
+      // on a busy machine.
+      world.boshio.throttle(Math.ceil(fx.tgz.length / 40));
       const env = workerEnv(world, {
-        BASM_LOCAL_FUNCTION_TIMEOUT_SECONDS: '4',
+        BASM_LOCAL_FUNCTION_TIMEOUT_SECONDS: '10',
         // The app's own budget would stop it in time; here the invocation must outlive the timeout.
         BASM_INVOCATION_BUDGET_SECONDS: '600',
       });
@@ -320,14 +322,14 @@ describe('an invocation that outlives functionTimeout', () => {
       const first = await nextEvent(host, 0, (e) => e.event === 'worker.started');
       const timedOut = await nextEvent(host, 0, (e) => e.event === 'function.timeout', 60_000);
       expect(timedOut.event.function).toBe('mirrorWorker');
-      expect(timedOut.event.functionTimeout).toBe('00:00:04');
+      expect(timedOut.event.functionTimeout).toBe('00:00:10');
       const failed = await nextEvent(
         host,
         timedOut.index,
         (e) => e.event === 'function.failed' && e.function === 'mirrorWorker',
       );
       expect(String((failed.event.error as { message: string }).message)).toMatch(
-        /Timeout value of 00:00:04 exceeded by function 'mirrorWorker'.*worker process was restarted/,
+        /Timeout value of 00:00:10 exceeded by function 'mirrorWorker'.*worker process was restarted/,
       );
       const second = await nextEvent(host, timedOut.index, (e) => e.event === 'worker.started');
       expect(second.event.pid).not.toBe(first.event.pid);
@@ -337,6 +339,7 @@ describe('an invocation that outlives functionTimeout', () => {
         (j) => j.status === 'succeeded' || j.status === 'failed',
         120_000,
       );
+      expect(done.status, `${done.errorCode ?? ''}: ${done.errorMessage ?? ''}`).toBe('succeeded');
       // The host itself never stopped: only its worker process was replaced.
       expect(host.child.exitCode).toBeNull();
       await stopWorker(host);
