@@ -17,7 +17,17 @@ export async function mirrorRequest(
     if (!/^application\/json\s*(;|$)/i.test(type)) {
       return problem(400, 'INVALID_REQUEST', 'the body must be JSON (Content-Type: application/json)');
     }
-    const declared = Number(request.headers.get('content-length') ?? '0');
+    // The Functions host hands a body over only when Content-Length declares it: a chunked body
+    // reaches this function empty. Say so instead of calling an empty body malformed.
+    const length = request.headers.get('content-length');
+    if (length === null) {
+      return problem(
+        411,
+        'INVALID_REQUEST',
+        'send the body with a Content-Length header: the Functions host drops a chunked body',
+      );
+    }
+    const declared = Number(length);
     if (declared > MAX_BODY_BYTES)
       return problem(400, 'INVALID_REQUEST', `the body is larger than ${MAX_BODY_BYTES} bytes`);
     const text = await request.text();

@@ -1,15 +1,17 @@
 /**
  * The host's HTTP side: function routes under /api (no key asked locally, as with Core Tools) and
  * the admin route `POST /admin/functions/<name>` with `{ "input": "..." }`, as the portal's test
- * pane calls it for non-HTTP functions.
+ * pane calls it for non-HTTP functions. As the host does: a path whose route exists but not for
+ * this method is 404; the request body reaches the function only when `Content-Length` > 0 (a
+ * chunked body arrives empty); an admin call without a body is 400; a queue function called from
+ * the admin route gets the text as it is, `dequeueCount` 0 and no message id.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { HttpRequest, HttpResponse, type HttpResponseInit } from '@azure/functions';
 import { toErrorInfo } from '../lib/core/errors';
 import type { Logger } from '../lib/core/log';
 import type { Invoker } from './invoke';
-import { triggerInput } from './queue-poller';
 import type { FunctionRegistration, HttpFunction } from './registry';
+import { httpAnswerOf, httpInvocation, queueInvocation } from './rpc-shapes';
 import { matchRoute, parseRoute, splitPath, type RouteTemplate } from './routes';
 import type { TimerRunner } from './timer';
 
@@ -61,21 +63,6 @@ function headersOf(req: IncomingMessage): Record<string, string> {
   return out;
 }
 
-async function writeResponse(
-  res: ServerResponse,
-  result: HttpResponseInit | HttpResponse | undefined,
-): Promise<void> {
-  const r = result instanceof HttpResponse ? result : new HttpResponse(result ?? {});
-  const body = Buffer.from(await r.arrayBuffer());
-  const headers: Record<string, string> = {};
-  r.headers.forEach((v, k) => (headers[k] = v));
-  for (const c of r.cookies) {
-    res.appendHeader('set-cookie', `${c.name}=${c.value}${c.path ? `; Path=${c.path}` : ''}`);
-  }
-  res.writeHead(r.status ?? 200, { ...headers, 'content-length': String(body.length) });
-  res.end(body);
-}
-
 interface Route {
   fn: HttpFunction;
   template: RouteTemplate;
@@ -97,30 +84,27 @@ export function createHttpServer(o: HttpServerOptions): Server {
       .filter((m) => m.params !== undefined);
     if (matches.length === 0) return send(res, 404);
     const hit = matches.find((m) => m.r.fn.methods.includes(method as HttpFunction['methods'][number]));
-    if (!hit) {
-      const allow = [...new Set(matches.flatMap((m) => m.r.fn.methods))].join(', ');
-      return send(res, 405, undefined, { allow });
-    }
+    // The host routes on path and method together: a route of another method is no route at all.
+    if (!hit) return send(res, 404);
     const body = await readBody(req, MAX_BODY_BYTES);
-    const request = new HttpRequest({
+    const fn = hit.r.fn;
+    const input = httpInvocation(fn.triggerBinding, {
       method,
       url: url.toString(),
       headers: headersOf(req),
-      query: Object.fromEntries(url.searchParams),
       params: hit.params ?? {},
-      ...(body.length > 0 ? { body: { bytes: body } } : {}),
+      body,
     });
-    const fn = hit.r.fn;
-    let result: HttpResponseInit | HttpResponse | undefined;
+    let answer;
     try {
-      result = await o.invoker.run(fn.name, `http ${method} ${url.pathname}`, {}, (ctx) =>
-        fn.handler(request, ctx),
-      );
+      answer = httpAnswerOf(await o.invoker.run(fn.name, `http ${method} ${url.pathname}`, input));
     } catch {
       // The invoker logged the error; the caller sees what the host shows: a bare 500.
       return send(res, 500);
     }
-    await writeResponse(res, result);
+    for (const c of answer.cookies) res.appendHeader('set-cookie', c);
+    res.writeHead(answer.status, { ...answer.headers, 'content-length': String(answer.body.length) });
+    res.end(answer.body);
   };
 
   const serveAdmin = async (req: IncomingMessage, res: ServerResponse, name: string): Promise<void> => {
@@ -137,7 +121,12 @@ export function createHttpServer(o: HttpServerOptions): Server {
     let input: unknown;
     try {
       const text = (await readBody(req, MAX_ADMIN_BODY_BYTES)).toString('utf8');
-      input = text.trim() === '' ? undefined : (JSON.parse(text) as { input?: unknown }).input;
+      if (text.trim() === '') {
+        return send(res, 400, {
+          error: { code: 'INVALID_REQUEST', message: 'the body must be JSON: {"input": "..."}' },
+        });
+      }
+      input = (JSON.parse(text) as { input?: unknown } | null)?.input;
     } catch (e) {
       if (e instanceof BodyTooLarge) throw e;
       return send(res, 400, {
@@ -154,21 +143,10 @@ export function createHttpServer(o: HttpServerOptions): Server {
         error: { code: 'INVALID_REQUEST', message: `${fn.name} needs {"input": "<message text>"}` },
       });
     }
-    const text = input;
-    const now = new Date();
-    const meta = {
-      id: `admin-${now.getTime()}`,
-      queueTrigger: text,
-      dequeueCount: 1,
-      insertionTime: now.toISOString(),
-      expirationTime: new Date(now.getTime() + 7 * 24 * 3600_000).toISOString(),
-      nextVisibleTime: now.toISOString(),
-      popReceipt: '',
-    };
+    // The text goes straight to the binding: no message behind it, so no id and dequeueCount 0.
+    const invocation = queueInvocation(fn.triggerBinding, { text: input, dequeueCount: 0 });
     // Like the host's admin API: accepted at once, the invocation runs on its own.
-    o.invoker
-      .run(fn.name, 'admin', meta, (ctx) => fn.handler(triggerInput(text), ctx))
-      .catch(() => undefined);
+    o.invoker.run(fn.name, 'admin', invocation).catch(() => undefined);
     send(res, 202);
   };
 

@@ -1,21 +1,30 @@
 /**
- * One invocation of a function as the host makes it: a fresh InvocationContext whose log calls end
- * up as structured lines on the host's output, and start/end events around the handler.
+ * One invocation of a function as the host makes it: an invocation id, start/end events around it,
+ * and the function's log calls turned into structured lines on the host's output. Where the
+ * function runs is the backend's business: in this process (tests) or in the worker process
+ * (`npm start`, see worker-process.ts), always through the library's invocation path.
  */
 import { randomUUID } from 'node:crypto';
-import { format } from 'node:util';
-import { InvocationContext, type TriggerMetadata } from '@azure/functions';
 import { toErrorInfo } from '../lib/core/errors';
 import { redact, type LogLevel, type Logger, type LogSink } from '../lib/core/log';
+import type {
+  CoreLogSink,
+  FunctionsCore,
+  RpcInvocationRequest,
+  RpcInvocationResponse,
+} from './functions-core';
+import type { InvocationInput } from './rpc-shapes';
+
+/** Runs one invocation request; rejects with what the function threw, or why it could not finish. */
+export type InvocationBackend = (
+  functionName: string,
+  request: RpcInvocationRequest,
+  log: CoreLogSink,
+) => Promise<RpcInvocationResponse>;
 
 export interface Invoker {
-  /** Runs `call` with a new context; resolves with its result, rejects with what it threw. */
-  run<T>(
-    functionName: string,
-    trigger: string,
-    triggerMetadata: TriggerMetadata,
-    call: (context: InvocationContext) => Promise<T> | T,
-  ): Promise<T>;
+  /** Invokes `functionName` with `input`; resolves with the worker's response, rejects on failure. */
+  run(functionName: string, trigger: string, input: InvocationInput): Promise<RpcInvocationResponse>;
   /** Invocations still running. */
   readonly running: number;
   /** Resolves when none is running or after `limitMs`, whichever comes first. */
@@ -29,32 +38,32 @@ function levelOf(level: string): LogLevel {
 }
 
 /** A line a function already shaped (its logger writes JSON through the context) passes as it is. */
-function isJsonLine(args: unknown[]): args is [string] {
-  return args.length === 1 && typeof args[0] === 'string' && args[0].startsWith('{') && args[0].endsWith('}');
+function isJsonLine(message: string): boolean {
+  return message.startsWith('{') && message.endsWith('}');
 }
 
-export function createInvoker(log: Logger, sink: LogSink): Invoker {
+/** The backend that runs functions in this process, through the stand-in's invocation path. */
+export function inProcessBackend(core: FunctionsCore): InvocationBackend {
+  return (name, request, log) => core.invoke(name, request, log);
+}
+
+export function createInvoker(log: Logger, sink: LogSink, backend: InvocationBackend): Invoker {
   const active = new Set<Promise<unknown>>();
-  const run = async <T>(
+  const run = async (
     functionName: string,
     trigger: string,
-    triggerMetadata: TriggerMetadata,
-    call: (context: InvocationContext) => Promise<T> | T,
-  ): Promise<T> => {
+    input: InvocationInput,
+  ): Promise<RpcInvocationResponse> => {
     const invocationId = randomUUID();
     const ilog = log.child({ function: functionName, invocationId });
-    const context = new InvocationContext({
-      invocationId,
-      functionName,
-      triggerMetadata,
-      logHandler: (level, ...args) => {
-        if (isJsonLine(args)) sink(levelOf(level), redact(args[0]));
-        else ilog[levelOf(level)]('function.log', { message: format(...args) });
-      },
-    });
+    const fnLog: CoreLogSink = (level, category, message) => {
+      if (category === 'user' && isJsonLine(message)) sink(levelOf(level), redact(message));
+      else if (level !== 'trace' && level !== 'debug' && level !== 'none')
+        ilog[levelOf(level)]('function.log', { category, message });
+    };
     const started = Date.now();
     ilog.info('function.started', { trigger });
-    const p = (async () => call(context))();
+    const p = backend(functionName, { invocationId, ...input }, fnLog);
     active.add(p);
     try {
       const result = await p;

@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const azurite = await ensureStorage(env, projectDir);
   let host;
   try {
-    host = await startLocalHost({ port, env });
+    host = await startLocalHost({ port, env, worker: 'process' });
   } catch (e) {
     await azurite?.stop();
     throw e;

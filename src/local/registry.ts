@@ -1,49 +1,42 @@
 /**
- * The functions of the app, as the function files declare them. Outside the Functions host the
- * `app.*` registration calls are no-ops, so the local host swaps in recorders, loads every file in
- * src/functions (compiled or not), and serves exactly what they registered.
+ * The functions of the app, as the host learns them: the function files are loaded with the
+ * `@azure/functions-core` stand-in in place, so `@azure/functions` registers each one with its
+ * binding metadata (the worker's "worker indexing"), and the host reads the trigger binding of each:
+ * type, queue and connection, route, methods, authLevel, schedule. Nothing else is read from the
+ * files; the handlers stay behind the library's invocation path.
  */
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { app as functionsApp } from '@azure/functions';
-import type {
-  HttpFunctionOptions,
-  HttpHandler,
-  HttpMethod,
-  HttpMethodFunctionOptions,
-  StorageQueueFunctionOptions,
-  StorageQueueHandler,
-  TimerFunctionOptions,
-  TimerHandler,
-} from '@azure/functions';
+import type { HttpMethod } from '@azure/functions';
+import { installFunctionsCore, type CoreFunctionMetadata, type FunctionsCore } from './functions-core';
 
-export interface HttpFunction {
-  kind: 'http';
+interface Registered {
   name: string;
+  /** The name of the trigger binding: the key its input travels under in an invocation request. */
+  triggerBinding: string;
+}
+
+export interface HttpFunction extends Registered {
+  kind: 'http';
   /** The template below /api; the function name when the file gives none (as the host does). */
   route: string;
   methods: HttpMethod[];
   authLevel: 'anonymous' | 'function' | 'admin';
-  handler: HttpHandler;
 }
 
-export interface QueueFunction {
+export interface QueueFunction extends Registered {
   kind: 'queue';
-  name: string;
   queueName: string;
   /** The app setting naming the storage account. */
   connection: string;
-  handler: StorageQueueHandler;
 }
 
-export interface TimerFunction {
+export interface TimerFunction extends Registered {
   kind: 'timer';
-  name: string;
   /** As written, with `%SETTING%` references unresolved. */
   schedule: string;
   runOnStartup: boolean;
-  handler: TimerHandler;
 }
 
 export type FunctionRegistration = HttpFunction | QueueFunction | TimerFunction;
@@ -62,67 +55,89 @@ function moduleFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-function recorders(out: FunctionRegistration[]) {
-  const http = (name: string, o: HttpFunctionOptions) => {
-    out.push({
-      kind: 'http',
-      name,
-      route: o.route ?? name,
-      methods: o.methods && o.methods.length > 0 ? [...o.methods] : ['GET', 'POST'],
-      authLevel: o.authLevel ?? 'anonymous',
-      handler: o.handler,
-    });
-  };
-  const method =
-    (m: HttpMethod) =>
-    (name: string, o: HttpHandler | HttpMethodFunctionOptions): void =>
-      http(name, typeof o === 'function' ? { handler: o, methods: [m] } : { ...o, methods: [m] });
-  return {
-    http,
-    get: method('GET'),
-    put: method('PUT'),
-    post: method('POST'),
-    patch: method('PATCH'),
-    deleteRequest: method('DELETE'),
-    storageQueue: (name: string, o: StorageQueueFunctionOptions) => {
-      out.push({ kind: 'queue', name, queueName: o.queueName, connection: o.connection, handler: o.handler });
-    },
-    timer: (name: string, o: TimerFunctionOptions) => {
-      out.push({
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * The registration the host reads from one function's metadata, or undefined for a trigger type
+ * the local host does not serve. The defaults are the library's (route = function name).
+ */
+export function toRegistration(metadata: CoreFunctionMetadata): FunctionRegistration | undefined {
+  const trigger = Object.entries(metadata.bindings).find(
+    ([, b]) => b.direction === 'in' && /trigger$/i.test(b.type ?? ''),
+  );
+  if (!trigger) return undefined;
+  const [triggerBinding, b] = trigger;
+  const name = metadata.name;
+  switch (b.type?.toLowerCase()) {
+    case 'httptrigger':
+      return {
+        kind: 'http',
+        name,
+        triggerBinding,
+        route: str(b.route) ?? name,
+        methods: Array.isArray(b.methods)
+          ? b.methods.map((m) => String(m).toUpperCase() as HttpMethod)
+          : ['GET', 'POST'],
+        authLevel: (str(b.authLevel) ?? 'anonymous') as HttpFunction['authLevel'],
+      };
+    case 'queuetrigger':
+      return {
+        kind: 'queue',
+        name,
+        triggerBinding,
+        queueName: str(b.queueName) ?? '',
+        connection: str(b.connection) ?? 'AzureWebJobsStorage',
+      };
+    case 'timertrigger':
+      return {
         kind: 'timer',
         name,
-        schedule: o.schedule,
-        runOnStartup: o.runOnStartup ?? false,
-        handler: o.handler,
-      });
-    },
-  };
+        triggerBinding,
+        schedule: str(b.schedule) ?? '',
+        runOnStartup: b.runOnStartup === true,
+      };
+    default:
+      return undefined;
+  }
 }
 
-let loaded: Promise<FunctionRegistration[]> | undefined;
+export interface LoadedApp {
+  readonly core: FunctionsCore;
+  readonly functions: FunctionRegistration[];
+  /** Registered functions whose trigger the local host does not serve. */
+  readonly unsupported: string[];
+}
+
+let loaded: Promise<LoadedApp> | undefined;
 
 /**
  * Loads the function files once per process (a module registers when it is first evaluated) and
- * returns what they registered. Registration calls of other trigger kinds stay the library's no-ops.
+ * returns what they registered. Throws when `@azure/functions` was used before the stand-in was in
+ * place (it then stays in its test mode and registers nothing).
  */
-export function loadFunctions(dir: string = defaultFunctionsDir()): Promise<FunctionRegistration[]> {
+export function loadApp(dir: string = defaultFunctionsDir()): Promise<LoadedApp> {
   loaded ??= (async () => {
-    const app = functionsApp as unknown as Record<string, unknown>;
-    const found: FunctionRegistration[] = [];
-    const swap = recorders(found);
-    const saved = Object.fromEntries(Object.keys(swap).map((k) => [k, app[k]]));
-    Object.assign(app, swap);
-    try {
-      for (const file of moduleFiles(dir)) await import(pathToFileURL(file).href);
-    } finally {
-      Object.assign(app, saved);
+    const core = installFunctionsCore();
+    for (const file of moduleFiles(dir)) await import(pathToFileURL(file).href);
+    core.locked = true;
+    if (!core.programmingModel) {
+      throw new Error(
+        '@azure/functions registered nothing: it was loaded in test mode before the local host installed @azure/functions-core',
+      );
     }
-    const names = new Set<string>();
-    for (const f of found) {
-      if (names.has(f.name.toLowerCase())) throw new Error(`function "${f.name}" is registered twice`);
-      names.add(f.name.toLowerCase());
+    const functions: FunctionRegistration[] = [];
+    const unsupported: string[] = [];
+    for (const { metadata } of core.functions.values()) {
+      const r = toRegistration(metadata);
+      if (r) functions.push(r);
+      else unsupported.push(metadata.name);
     }
-    return found;
+    return { core, functions, unsupported };
   })();
   return loaded;
+}
+
+/** The registrations alone (what the host serves). */
+export async function loadFunctions(dir?: string): Promise<FunctionRegistration[]> {
+  return (await loadApp(dir)).functions;
 }

@@ -1,16 +1,21 @@
 /**
- * Timer triggers: the NCRONTAB schedule (six fields, seconds first; `%SETTING%` resolved from the
- * app settings) run with croner. Runs never overlap: a tick that finds the previous run still going
- * is skipped, as the host's singleton lock does.
+ * Timer triggers: the NCRONTAB schedule (six fields, seconds first, UTC; `%SETTING%` resolved from
+ * the app settings only) run with croner. Runs never overlap: a tick that finds the previous run
+ * still going is skipped, as the host's singleton lock does.
  */
-import type { Timer } from '@azure/functions';
-import { Cron } from 'croner';
+import type { Cron } from 'croner';
+import { ncrontabJob } from '../lib/config/ncrontab';
 import { MirrorError, toErrorInfo } from '../lib/core/errors';
 import type { Logger } from '../lib/core/log';
 import type { Invoker } from './invoke';
 import type { TimerFunction } from './registry';
+import { timerInvocation } from './rpc-shapes';
 
-/** Replaces each `%NAME%` with the app setting NAME, as the host resolves binding expressions. */
+/**
+ * Replaces each `%NAME%` with the app setting NAME, as the host resolves binding expressions
+ * (`INameResolver`: app settings only, no defaults of the app). Throws `CONFIG_INVALID` naming a
+ * setting that is missing or empty: the host then does not index the function.
+ */
 export function resolveSettingRefs(text: string, lookup: (name: string) => string | undefined): string {
   return text.replace(/%([A-Za-z0-9_.:-]+)%/g, (_, name: string) => {
     const v = lookup(name);
@@ -34,19 +39,17 @@ export class TimerRunner {
     log: Logger,
   ) {
     this.log = log.child({ function: fn.name });
-    if (schedule.trim().split(/\s+/).length !== 6) {
-      throw new MirrorError(
-        'CONFIG_INVALID',
-        `${fn.name}: "${schedule}" is not an NCRONTAB expression with six fields`,
-      );
+    try {
+      this.cron = ncrontabJob(schedule, () => {
+        if (this.running) {
+          this.log.warn('timer.skipped', { reason: 'the previous run is still going' });
+          return;
+        }
+        void this.trigger(false);
+      });
+    } catch (e) {
+      throw new MirrorError('CONFIG_INVALID', `${fn.name}: the schedule ${toErrorInfo(e).message}`);
     }
-    this.cron = new Cron(schedule, { paused: true }, () => {
-      if (this.running) {
-        this.log.warn('timer.skipped', { reason: 'the previous run is still going' });
-        return;
-      }
-      void this.trigger(false);
-    });
   }
 
   start(): void {
@@ -60,27 +63,18 @@ export class TimerRunner {
     return this.cron.nextRun() ?? undefined;
   }
 
-  private timerObject(isPastDue: boolean): Timer {
-    const now = new Date();
-    return {
-      isPastDue,
-      schedule: { adjustForDST: true },
-      scheduleStatus: {
-        last: (this.last ?? now).toISOString(),
-        next: (this.cron.nextRun() ?? now).toISOString(),
-        lastUpdated: now.toISOString(),
-      },
-    };
-  }
-
   /** Runs the function now, after the current run if one is going (never two at once). */
   trigger(isPastDue: boolean): Promise<void> {
     const previous = this.running ?? Promise.resolve();
     const run = previous.then(async () => {
-      const timer = this.timerObject(isPastDue);
+      const input = timerInvocation(this.fn.triggerBinding, {
+        isPastDue,
+        last: this.last,
+        next: this.cron.nextRun() ?? undefined,
+      });
       this.last = new Date();
       try {
-        await this.invoker.run(this.fn.name, 'timer', {}, (ctx) => this.fn.handler(timer, ctx));
+        await this.invoker.run(this.fn.name, 'timer', input);
       } catch (e) {
         // The invoker logged it; a timer failure waits for the next occurrence, as in the host.
         this.log.warn('timer.run-failed', { error: toErrorInfo(e) });

@@ -271,3 +271,145 @@ describe('Azurite restarted mid-transfer', () => {
     );
   });
 });
+
+/** The next event line at or after `from` that `match` accepts, within `limitMs`. */
+async function nextEvent(
+  w: WorkerProcess,
+  from: number,
+  match: (e: Record<string, unknown>) => boolean,
+  limitMs = 60_000,
+): Promise<{ event: Record<string, unknown>; index: number }> {
+  const deadline = Date.now() + limitMs;
+  for (;;) {
+    for (let i = from; i < w.lines.length; i++) {
+      const l = w.lines[i]!;
+      if (!l.startsWith('{')) continue;
+      let e: Record<string, unknown>;
+      try {
+        e = JSON.parse(l) as Record<string, unknown>;
+      } catch {
+        continue;
+      }
+      if (match(e)) return { event: e, index: i };
+    }
+    if (Date.now() > deadline) throw new Error(`no matching event: ${w.lines.slice(-10).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('an invocation that outlives functionTimeout', () => {
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(async () => world.close());
+
+  it(
+    'restarts the worker process; the job carries on after its lease and ends byte-identical',
+    { timeout: 180_000 },
+    async () => {
+      const version = '3.4';
+      const fx = await world.addStemcell(version, { vhdMiB: 8 });
+      // The whole download would take 40 s: the first invocation cannot end within the 10 s
+      // timeout. Once it is lifted, each later invocation needs a few seconds, well inside it even
+      // on a busy machine.
+      world.boshio.throttle(Math.ceil(fx.tgz.length / 40));
+      const env = workerEnv(world, {
+        BASM_LOCAL_FUNCTION_TIMEOUT_SECONDS: '10',
+        // The app's own budget would stop it in time; here the invocation must outlive the timeout.
+        BASM_INVOCATION_BUDGET_SECONDS: '600',
+      });
+      const host = await startWorker(env, cwd);
+      await world.queue.sendMessage(encodeQueueMessage({ series: SERIES, version }));
+      const first = await nextEvent(host, 0, (e) => e.event === 'worker.started');
+      const timedOut = await nextEvent(host, 0, (e) => e.event === 'function.timeout', 60_000);
+      expect(timedOut.event.function).toBe('mirrorWorker');
+      expect(timedOut.event.functionTimeout).toBe('00:00:10');
+      const failed = await nextEvent(
+        host,
+        timedOut.index,
+        (e) => e.event === 'function.failed' && e.function === 'mirrorWorker',
+      );
+      expect(String((failed.event.error as { message: string }).message)).toMatch(
+        /Timeout value of 00:00:10 exceeded by function 'mirrorWorker'.*worker process was restarted/,
+      );
+      const second = await nextEvent(host, timedOut.index, (e) => e.event === 'worker.started');
+      expect(second.event.pid).not.toBe(first.event.pid);
+      world.boshio.throttle(undefined);
+      const done = await world.waitForJob(
+        version,
+        (j) => j.status === 'succeeded' || j.status === 'failed',
+        120_000,
+      );
+      expect(done.status, `${done.errorCode ?? ''}: ${done.errorMessage ?? ''}`).toBe('succeeded');
+      // The host itself never stopped: only its worker process was replaced.
+      expect(host.child.exitCode).toBeNull();
+      await stopWorker(host);
+      assertMirrored(world, done, fx, version, '3.4.0');
+      expect((await world.container.getBlobClient(done.blobName!).downloadToBuffer()).equals(fx.vhd)).toBe(
+        true,
+      );
+      expect(done.passes).toBeGreaterThanOrEqual(2);
+    },
+  );
+});
+
+describe('a message whose invocation crashes the process on every delivery', () => {
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(async () => world.close());
+
+  it(
+    'is poisoned on arrival after the maximum: job failed with POISONED, one failure notification',
+    { timeout: 240_000 },
+    async () => {
+      const version = '3.5';
+      const fx = await world.addStemcell(version, { vhdMiB: 16 });
+      // Slow enough that every invocation is still running when the process dies.
+      world.boshio.throttle(Math.ceil(fx.tgz.length / 60));
+      const env = workerEnv(world, {
+        // The lease ends before the message's lock does, so each delivery runs the job again
+        // instead of finding it leased and deferring.
+        BASM_LEASE_SECONDS: '2',
+        BASM_LOCAL_MESSAGE_LOCK_SECONDS: '4',
+      });
+      let host = await startWorker(env, cwd);
+      const res = await fetch(`${host.url}/api/mirror`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ series: SERIES, version }),
+      });
+      expect(res.status).toBe(202);
+      const dequeueCounts: unknown[] = [];
+      let poisoned: Record<string, unknown> | undefined;
+      while (!poisoned) {
+        const seen = await nextEvent(
+          host,
+          0,
+          (e) =>
+            e.event === 'queue.poisoned' ||
+            (e.event === 'job.stage' && e.version === version && e.function === 'mirrorWorker'),
+          60_000,
+        );
+        if (seen.event.event === 'queue.poisoned') {
+          poisoned = seen.event;
+          break;
+        }
+        dequeueCounts.push(seen.event.dequeueCount);
+        // The process dies mid-invocation: nothing settles the message; its lock ends in 4 s.
+        await kill9(host);
+        host = await startWorker(env, cwd);
+      }
+      expect(dequeueCounts).toEqual([1, 2, 3, 4, 5]);
+      expect(poisoned.uninvoked).toBe(true);
+      expect(String(poisoned.reason)).toMatch(/dequeued 6 times, more than maxDequeueCount 5/);
+      const job = await world.waitForJob(version, (j) => j.status === 'failed', 60_000);
+      expect(job.errorCode).toBe('POISONED');
+      await nextEvent(host, 0, (e) => e.event === 'function.succeeded' && e.function === 'mirrorPoison');
+      await stopWorker(host);
+      const sent = world.github.dispatches.filter((d) => d.inputs.stemcell_version === version);
+      expect(sent).toHaveLength(1);
+      expect(sent[0]!.inputs).toMatchObject({ status: 'failed', error_code: 'POISONED' });
+    },
+  );
+});

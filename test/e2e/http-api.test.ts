@@ -216,16 +216,28 @@ describe('POST /api/mirror', () => {
     expect(errorOf(version).message).toContain('not a stemcell version');
   });
 
-  it('refuses a body over 16 KiB, whether its length is declared or not', async () => {
+  it('refuses a body over 16 KiB', async () => {
     const big = JSON.stringify({ series: SERIES, version: '1.682', reason: 'x'.repeat(16 * 1024) });
     const declared = await createsNothing(() => post(big));
     expect(declared.status).toBe(400);
     expect(errorOf(declared).message).toContain('larger than 16384 bytes');
-    await world.queue.clearMessages();
-    const chunked = await postChunked(big);
-    expect(chunked.status).toBe(400);
-    expect((chunked.json.error as { message: string }).message).toContain('larger than 16384 bytes');
-    expect(await queued()).toEqual([]);
+  });
+
+  it('answers 411 to a chunked body, which the host hands over empty, whatever its size', async () => {
+    const small = JSON.stringify({ series: SERIES, version: '1.682' });
+    const big = JSON.stringify({ series: SERIES, version: '1.682', reason: 'x'.repeat(16 * 1024) });
+    for (const body of [small, big]) {
+      const before = (await allJobs()).length;
+      await world.queue.clearMessages();
+      const chunked = await postChunked(body);
+      expect(chunked.status).toBe(411);
+      expect(chunked.json.error).toEqual({
+        code: 'INVALID_REQUEST',
+        message: 'send the body with a Content-Length header: the Functions host drops a chunked body',
+      });
+      expect(await queued()).toEqual([]);
+      expect((await allJobs()).length).toBe(before);
+    }
   });
 
   it('answers 404 naming the closest versions for a typo in the version', async () => {

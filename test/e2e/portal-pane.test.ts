@@ -124,3 +124,23 @@ describe('portal test pane: mirrorSchedule', () => {
     ]);
   });
 });
+
+describe('a timer whose schedule setting is missing', () => {
+  it('is not indexed, with one line naming the setting; the other functions still run', async () => {
+    // The host resolves %BASM_SCHEDULE% from the app settings only: the app's default does not count.
+    const seen = lines.length;
+    await startHost({ ...NO_GALLERY, BASM_SCHEDULE: '' });
+    const names = host!.functions.map((f) => f.name);
+    expect(names).not.toContain('mirrorSchedule');
+    expect(names).toEqual(
+      expect.arrayContaining(['mirrorRequest', 'mirrorStatus', 'mirrorWorker', 'mirrorPoison']),
+    );
+    const notIndexed = lines.slice(seen).filter((l) => l.line.includes('"function.not-indexed"'));
+    expect(notIndexed.map((l) => l.level)).toEqual(['error']);
+    expect(notIndexed[0]!.line).toContain(
+      'app setting BASM_SCHEDULE is referenced by a schedule but not set',
+    );
+    expect(await runFromPane('mirrorSchedule', '')).toBe(404);
+    expect(await runFromPane('mirrorWorker', `${SERIES}/1.801`)).toBe(202);
+  });
+});

@@ -14,7 +14,6 @@ import { resetServices } from '../../src/lib/mirror/services';
 import type { LogSink } from '../../src/lib/core/log';
 import { startAzurite, type Azurite } from '../../src/local/azurite';
 import { startLocalHost, type LocalHost } from '../../src/local/host';
-import { loadFunctions } from '../../src/local/registry';
 import { pageBlobFacts, startFakeArm, type FakeArm } from '../fakes/arm';
 import { startFakeBoshIo, type FakeBoshIo } from '../fakes/boshio';
 import { MIRROR_WORKFLOW_INPUTS, startFakeGithub, type FakeGithub } from '../fakes/github';
@@ -127,6 +126,8 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
   const base = (): Record<string, string> => ({
     AzureWebJobsStorage: azurite.connectionString,
     BASM_STEMCELL_SERIES: SERIES,
+    // Set by the infra in Azure, where the timer is not indexed without it; due once a year here.
+    BASM_SCHEDULE: '0 0 0 1 1 *',
     BASM_BOSH_IO_URL: boshio.url,
     AZURE_SUBSCRIPTION_ID: SUBSCRIPTION,
     AZURE_RESOURCE_GROUP: RESOURCE_GROUP,
@@ -184,7 +185,7 @@ export async function startWorld(opts: { azuriteLocation?: string } = {}): Promi
       host = await startLocalHost({
         port: 0,
         sink: o.sink ?? (() => undefined),
-        functions: (await loadFunctions()).filter((f) => kinds.includes(f.kind)),
+        kinds,
         queueSettings: { visibilityTimeoutMs: 300, maxPollingIntervalMs: 200 },
         minPollingIntervalMs: 50,
         drainLimitMs: 5000,

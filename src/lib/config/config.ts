@@ -2,7 +2,7 @@
  * Every setting of the app, parsed once into one frozen object. This is the only module that reads
  * process.env; a bad value throws ConfigError naming the setting and the expected form.
  */
-import { Cron } from 'croner';
+import { ncrontabProblem } from './ncrontab';
 import { MirrorError } from '../core/errors';
 import { DEV_STORAGE, devStorageConnectionString } from './dev-storage';
 import { ZRS_REGIONS } from './zrs-regions';
@@ -201,12 +201,8 @@ function parseSchedule(r: Reader): string {
   const name = 'BASM_SCHEDULE';
   const v = r.raw(name) ?? '0 0 */6 * * *';
   const expected = 'an NCRONTAB expression with six fields, e.g. "0 0 */6 * * *"';
-  if (v.split(/\s+/).length !== 6) throw new ConfigError(name, expected, v);
-  try {
-    new Cron(v, { paused: true });
-  } catch {
-    throw new ConfigError(name, expected, v);
-  }
+  const problem = ncrontabProblem(v);
+  if (problem !== undefined) throw new ConfigError(name, `${expected}: ${problem}`, v);
   return v;
 }
 
