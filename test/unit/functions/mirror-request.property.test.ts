@@ -14,8 +14,8 @@ import { mirrorRequest } from '../../../src/functions/mirrorRequest';
 const touched = vi.hoisted((): string[] => []);
 
 vi.mock('../../../src/functions/runtime', () => ({
-  contextLogger: () => silentLogger,
-  watchSchedule: () => Promise.resolve(),
+  inInvocation: (_context: unknown, _fields: unknown, body: (log: unknown) => Promise<unknown>) =>
+    body(silentLogger),
   services: () => {
     touched.push('services');
     throw new Error('a malformed request reached the services');

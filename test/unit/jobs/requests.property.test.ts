@@ -13,7 +13,7 @@ import {
   parseRequest,
   type QueueMessage,
 } from '../../../src/lib/jobs/requests';
-import { newJob } from '../../../src/lib/jobs/store';
+import { newJob } from '../../../src/lib/jobs/job';
 
 const RUNS = { numRuns: 400 };
 

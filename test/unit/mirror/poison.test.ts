@@ -8,7 +8,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../../src/lib/config/config';
 import { createLogger, type Logger } from '../../../src/lib/core/log';
 import type { BoshIoClient } from '../../../src/lib/boshio/client';
-import { newJob, type Job, type JobStore } from '../../../src/lib/jobs/store';
+import { newJob, type Job } from '../../../src/lib/jobs/job';
+import type { JobStore } from '../../../src/lib/jobs/store';
 import type { Notifier } from '../../../src/lib/notify/github';
 import { failPoisoned } from '../../../src/lib/mirror/poison';
 import { mirrorPoison } from '../../../src/functions/mirrorPoison';
@@ -20,8 +21,8 @@ const runtime = vi.hoisted((): { services: () => unknown; log: unknown } => ({
   log: undefined,
 }));
 vi.mock('../../../src/functions/runtime', () => ({
-  contextLogger: () => runtime.log,
-  watchSchedule: () => Promise.resolve(),
+  inInvocation: (_context: unknown, _fields: unknown, body: (log: unknown) => Promise<unknown>) =>
+    body(runtime.log),
   services: () => runtime.services(),
 }));
 
