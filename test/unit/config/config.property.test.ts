@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type Config, type Env } from '../../../src/lib/config/config';
+import { ZRS_REGIONS } from '../../../src/lib/config/zrs-regions';
 import { nextOccurrence } from '../../../src/lib/jobs/schedule-health';
 
 const RUNS = { numRuns: 300 };
@@ -30,19 +31,46 @@ const region = fc.stringMatching(/^[a-z][a-z0-9]{1,12}$/);
 
 describe('BASM_GALLERY_TARGET_REGIONS (property)', () => {
   it('reads back any list it documents, with the home region added when missing', () => {
-    const list = fc.uniqueArray(fc.tuple(region, fc.integer({ min: 1, max: 100 }), fc.boolean()), {
+    const zrs = [...ZRS_REGIONS];
+    const item = fc.oneof(
+      fc.tuple(region, fc.constantFrom(undefined, 'Standard_LRS', 'Premium_LRS')),
+      fc.tuple(
+        fc.constantFrom(...zrs),
+        fc.constantFrom(undefined, 'Standard_LRS', 'Standard_ZRS', 'Premium_LRS'),
+      ),
+    );
+    const list = fc.uniqueArray(fc.tuple(item, fc.integer({ min: 1, max: 100 }), fc.boolean()), {
       minLength: 1,
       maxLength: 8,
-      selector: ([name]) => name,
+      selector: ([[name]]) => name,
     });
     fc.assert(
       fc.property(list, (items) => {
-        const text = items.map(([n, r, implicit]) => (implicit && r === 1 ? n : `${n} = ${r}`)).join(' , ');
+        const text = items
+          .map(([[n, type], r, implicit]) =>
+            type !== undefined ? `${n} = ${r} : ${type}` : implicit && r === 1 ? n : `${n} = ${r}`,
+          )
+          .join(' , ');
         const c = load({ ...GALLERY, BASM_GALLERY_TARGET_REGIONS: text }, 'BASM_GALLERY_TARGET_REGIONS')!;
-        const got = c.gallery!.targetRegions.map((t) => ({ name: t.name, replicas: t.replicas }));
-        const want = items.map(([name, replicas]) => ({ name, replicas }));
+        const want = items.map(([[name, type], replicas]) => ({
+          name,
+          replicas,
+          ...(type === undefined ? {} : { storageAccountType: type }),
+        }));
         if (!want.some((w) => w.name === 'westeurope')) want.unshift({ name: 'westeurope', replicas: 1 });
-        expect(got).toEqual(want);
+        expect(c.gallery!.targetRegions).toEqual(want);
+      }),
+      RUNS,
+    );
+  });
+
+  it('refuses zone-redundant replicas in a region without zone-redundant storage, naming the setting', () => {
+    const noZrs = region.filter((n) => !ZRS_REGIONS.has(n));
+    fc.assert(
+      fc.property(noZrs, fc.integer({ min: 1, max: 100 }), (n, r) => {
+        const env = { ...GALLERY, BASM_GALLERY_TARGET_REGIONS: `westeurope=1,${n}=${r}:Standard_ZRS` };
+        if (n === 'westeurope') return;
+        expect(load(env, 'BASM_GALLERY_TARGET_REGIONS')).toBeUndefined();
       }),
       RUNS,
     );
