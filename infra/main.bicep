@@ -85,6 +85,9 @@ param notifyGithubWorkflow string = ''
 @description('Git ref the workflow runs on (with notifyGithubOwner). Empty: main.')
 param notifyGithubRef string = ''
 
+@description('E-mail address for alerts (schedule stopped, job failed). Empty: alerts without receivers.')
+param alertEmail string = ''
+
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = { 'azd-env-name': environmentName }
@@ -135,6 +138,17 @@ module monitoring 'app/monitoring.bicep' = {
     appInsightsName: '${abbrs.appInsights}${resourceToken}'
     location: location
     tags: tags
+  }
+}
+
+module alerts 'app/alerts.bicep' = {
+  name: 'alerts'
+  scope: rg
+  params: {
+    appInsightsName: monitoring.outputs.appInsightsName
+    location: location
+    tags: tags
+    alertEmail: alertEmail
   }
 }
 

@@ -8,6 +8,7 @@ import { loadConfig, type Config } from './lib/config/config';
 import { isMirrorError, toErrorInfo } from './lib/core/errors';
 import { TERMINAL, type Job } from './lib/jobs/job';
 import { jobView } from './lib/jobs/view';
+import type { ScheduleHealth } from './lib/jobs/schedule-health';
 import { createLogger, type Logger, type LogLevel } from './lib/core/log';
 import { compareVersions, toGalleryVersion } from './lib/core/names';
 import { runMirror, type RunOutcome } from './lib/mirror/runner';
@@ -49,7 +50,8 @@ is configured, publishes the image version and waits for it. Shows a progress ba
 Exit codes: 0 succeeded, skipped or staged; 1 failed; 2 usage.`,
   status: `Usage: stemcell-mirror status [series [version]] [--json] [--status S]
 
-Lists mirror jobs newest first, or shows one job. --json prints the status JSON of the HTTP API.`,
+Lists mirror jobs newest first and the schedule's health (last run, next due, overdue), or shows one
+job. --json prints the status JSON of the HTTP API.`,
   versions: `Usage: stemcell-mirror versions <series> [--json]
 
 Lists bosh.io's versions of a series beside the gallery's image versions, marking missing ones.`,
@@ -224,12 +226,14 @@ async function status(args: string[], io: Io): Promise<number> {
     ...(typeof values.status === 'string' ? { status: values.status as Job['status'] } : {}),
     limit: 200,
   });
-  if (values.json) io.out(JSON.stringify({ jobs: page.jobs.map(jobView) }, null, 2));
+  const schedule = await services.scheduleWatch.health();
+  if (values.json) io.out(JSON.stringify({ jobs: page.jobs.map(jobView), schedule }, null, 2));
   else
     io.out(
-      page.jobs.length === 0
+      (page.jobs.length === 0
         ? 'no jobs'
-        : table(['SERIES', 'VERSION', 'STATUS', 'STAGE', 'PROGRESS', 'UPDATED'], page.jobs.map(row)),
+        : table(['SERIES', 'VERSION', 'STATUS', 'STAGE', 'PROGRESS', 'UPDATED'], page.jobs.map(row))) +
+        `\n\n${describeSchedule(schedule)}`,
     );
   return EXIT.ok;
 }
@@ -281,6 +285,11 @@ async function versions(args: string[], io: Io): Promise<number> {
 function row(job: Job): string[] {
   const v = jobView(job) as { progress: { percent: number } };
   return [job.series, job.version, job.status, job.stage, `${v.progress.percent}%`, job.updatedAt];
+}
+
+function describeSchedule(h: ScheduleHealth): string {
+  const state = h.overdue ? 'OVERDUE: the timer has not run when it was due' : 'on time';
+  return `schedule: last run ${h.lastRunAt ?? 'never'}, next due ${h.nextDueAt ?? 'never'}, ${state}`;
 }
 
 function describeJob(job: Job): string {

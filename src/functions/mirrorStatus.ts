@@ -1,4 +1,7 @@
-/** GET /api/mirror/{series}/{version}: one job; GET /api/mirror: recent jobs, newest first. */
+/**
+ * GET /api/mirror/{series}/{version}: one job; GET /api/mirror: recent jobs, newest first, and the
+ * schedule's health (DESIGN §3).
+ */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import { JOB_STATUSES, type JobStatus } from '../lib/jobs/job';
 import { jobView } from '../lib/jobs/view';
@@ -48,7 +51,12 @@ export async function mirrorStatus(
         limit: limit === null ? undefined : Number(limit),
         next: q.get('next') ?? undefined,
       });
-      return json(200, { jobs: page.jobs.map(jobView), ...(page.next ? { next: page.next } : {}) });
+      const schedule = await services(log).scheduleWatch.health(new Date(), true);
+      return json(200, {
+        jobs: page.jobs.map(jobView),
+        ...(page.next ? { next: page.next } : {}),
+        schedule,
+      });
     } catch (e) {
       return errorResponse(e, log, 'status.failed');
     }

@@ -1,5 +1,6 @@
 /** What every function shares: a logger that writes through the invocation context, and the services. */
 import type { InvocationContext } from '@azure/functions';
+import { toErrorInfo } from '../lib/core/errors';
 import { createLogger, runWithLogger, type Logger } from '../lib/core/log';
 import { getServices, type Services } from '../lib/mirror/services';
 
@@ -17,7 +18,7 @@ function contextLogger(context: InvocationContext, fields: Record<string, unknow
 
 /**
  * Runs a handler's body with its invocation's logger; the shared clients (services) log through it
- * for exactly this invocation.
+ * for exactly this invocation. Every invocation first looks at the schedule (watchSchedule).
  */
 export function inInvocation<T>(
   context: InvocationContext,
@@ -25,7 +26,23 @@ export function inInvocation<T>(
   body: (log: Logger) => Promise<T>,
 ): Promise<T> {
   const log = contextLogger(context, fields);
-  return runWithLogger(log, () => body(log));
+  return runWithLogger(log, async () => {
+    await watchSchedule(log);
+    return body(log);
+  });
+}
+
+/**
+ * Logs `schedule.overdue` at error level when the timer has stopped firing (one table read per
+ * minute per process at most). Never fails the invocation.
+ */
+async function watchSchedule(log: Logger): Promise<void> {
+  try {
+    await services(log).scheduleWatch.check(log);
+  } catch (e) {
+    // services() throws on bad settings; the function itself reports that.
+    log.warn('schedule.check-failed', { error: toErrorInfo(e) });
+  }
 }
 
 export function services(log: Logger): Services {

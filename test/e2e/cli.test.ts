@@ -145,8 +145,11 @@ describe('stemcell-mirror status and versions', () => {
   it('status lists jobs newest first and shows one job; a failed or missing job exits 1', async () => {
     const all = await run(['status']);
     expect(all.code).toBe(0);
-    const rows = all.out.split('\n');
+    const [listing, scheduleLine] = all.out.split('\n\n');
+    const rows = listing!.split('\n');
     expect(rows[0]).toMatch(/^SERIES\s+VERSION\s+STATUS\s+STAGE\s+PROGRESS\s+UPDATED$/);
+    // No schedule run in this world: never ran, next due from the default schedule, not overdue.
+    expect(scheduleLine).toMatch(/^schedule: last run never, next due \d{4}-\d\d-\d\dT\S+Z, on time$/);
     const versions = rows.slice(1).map((l) => l.split(/\s+/)[1]);
     expect(versions).toEqual(['1.902', '1.901', '1.900']);
 
@@ -158,6 +161,9 @@ describe('stemcell-mirror status and versions', () => {
     const failed = await run(['status', SERIES, '1.902', '--json']);
     expect(failed.code).toBe(1);
     expect(JSON.parse(failed.out)).toMatchObject({ status: 'failed', error: { code: 'CHECKSUM_MISMATCH' } });
+
+    const listed = JSON.parse((await run(['status', '--json'])).out) as { schedule: unknown };
+    expect(listed.schedule).toEqual({ lastRunAt: null, nextDueAt: expect.any(String), overdue: false });
 
     const filtered = await run(['status', '--status', 'staged', '--json']);
     expect(

@@ -9,6 +9,7 @@ import { MirrorError } from '../core/errors';
 import { isSeriesName, isStemcellVersion } from '../core/names';
 import { JOB_STATUSES, newJob, type Job, type JobStatus } from './job';
 import { onceUntilFailure } from '../core/once';
+import type { ScheduleRecord } from './schedule-health';
 
 const MAX_STRING = 30_000;
 
@@ -45,6 +46,17 @@ function fromEntity(e: TableEntityResult<Record<string, unknown>>): Job {
     if (v !== undefined && v !== null) out[k] = typeof def === 'number' ? Number(v) : v;
   }
   return { ...(out as Omit<Job, 'etag'>), etag: e.etag };
+}
+
+/**
+ * The schedule's row lives in the jobs table under a partition key no series can have (series
+ * names start with `bosh-`), so no second table, and no second grant, is needed.
+ */
+const SCHEDULE_KEYS = { partitionKey: 'schedule', rowKey: 'mirrorSchedule' } as const;
+
+function toScheduleRecord(e: Record<string, unknown>): ScheduleRecord {
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  return { lastRunAt: text(e.lastRunAt), watchingSince: text(e.watchingSince) };
 }
 
 /** Thrown when the row changed since it was read: re-read and decide again. */
@@ -179,7 +191,10 @@ export class JobStore {
       queryOptions: clauses.length ? { filter: clauses.join(' and ') } : {},
     });
     try {
-      for await (const e of iter) all.push(fromEntity(e));
+      for await (const e of iter) {
+        // Rows that are not jobs (the schedule's) share the table.
+        if (isSeriesName(e.partitionKey ?? '')) all.push(fromEntity(e));
+      }
     } catch (e) {
       throw storageError(e, 'Listing jobs failed');
     }
@@ -192,6 +207,46 @@ export class JobStore {
     const start = filter.next === undefined ? 0 : decodeCursor(filter.next);
     const page = all.slice(start, start + limit);
     return { jobs: page, next: start + limit < all.length ? encodeCursor(start + limit) : undefined };
+  }
+
+  /** What is known about the schedule's runs; undefined when nothing was recorded yet. */
+  async getScheduleRecord(): Promise<ScheduleRecord | undefined> {
+    await this.ensureTable();
+    try {
+      return toScheduleRecord(
+        await this.table.getEntity<Record<string, unknown>>(SCHEDULE_KEYS.partitionKey, SCHEDULE_KEYS.rowKey),
+      );
+    } catch (e) {
+      if (hasStatus(e, 404)) return undefined;
+      throw storageError(e, 'Reading the schedule record failed');
+    }
+  }
+
+  /**
+   * The record, creating it with `watchingSince` = `now` when there is none, so that a schedule that
+   * never fires becomes overdue too. One read; one write only the first time.
+   */
+  async watchSchedule(now = new Date()): Promise<ScheduleRecord> {
+    const existing = await this.getScheduleRecord();
+    if (existing) return existing;
+    try {
+      await this.table.createEntity({ ...SCHEDULE_KEYS, watchingSince: now.toISOString() });
+    } catch (e) {
+      // Another invocation created it first: read what it wrote.
+      if (!hasStatus(e, 409)) throw storageError(e, 'Creating the schedule record failed');
+      return (await this.getScheduleRecord()) ?? { lastRunAt: undefined, watchingSince: undefined };
+    }
+    return { lastRunAt: undefined, watchingSince: now.toISOString() };
+  }
+
+  /** Records a run of the schedule that started at `at` (runs never overlap: last writer wins). */
+  async recordScheduleRun(at: Date): Promise<void> {
+    await this.ensureTable();
+    try {
+      await this.table.upsertEntity({ ...SCHEDULE_KEYS, lastRunAt: at.toISOString() }, 'Merge');
+    } catch (e) {
+      throw storageError(e, 'Recording the schedule run failed');
+    }
   }
 }
 

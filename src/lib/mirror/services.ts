@@ -16,9 +16,11 @@ import { ambientLogger, registerSecret } from '../core/log';
 import { createNotifier } from '../notify/github';
 import type { PipelineDeps } from './stage';
 import { RequestQueue } from '../jobs/request-queue';
+import { ScheduleWatch } from './schedule-watch';
 
 export type Services = Omit<PipelineDeps, 'log' | 'onProgress'> & {
   poisonQueue: RequestQueue;
+  scheduleWatch: ScheduleWatch;
 };
 
 let cached: Services | undefined;
@@ -36,9 +38,11 @@ export function createServices(config: Config, startLog: Logger): Services {
     ...describeConfig(config),
     ...(notifier ? {} : { notifications: 'off: no GitHub token configured' }),
   });
+  const jobs = new JobStore(tableClient(config, lazyCredential));
   return {
     config,
-    jobs: new JobStore(tableClient(config, lazyCredential)),
+    jobs,
+    scheduleWatch: new ScheduleWatch(jobs, config.schedule),
     queue: new RequestQueue(queueClient(config, lazyCredential)),
     poisonQueue: new RequestQueue(queueClient(config, lazyCredential, POISON_QUEUE)),
     boshio: new BoshIoClient({ baseUrl: config.boshIoUrl, allowedHosts: config.allowedDownloadHosts, log }),

@@ -149,7 +149,14 @@ function scalarText(doc: ReturnType<typeof parseDocument>, key: string): string 
 export function parseManifest(text: string): StemcellManifest {
   const doc = parseDocument(text);
   if (doc.errors.length > 0) throw invalid(`stemcell.MF is not valid YAML: ${doc.errors[0]?.message ?? ''}`);
-  const body: unknown = doc.toJS({ maxAliasCount: 16 });
+  let body: unknown;
+  try {
+    body = doc.toJS({ maxAliasCount: 16 });
+  } catch (e) {
+    // The YAML library throws a plain ReferenceError for alias bombs and unresolved aliases: that is
+    // bad content, not a transient fault to retry.
+    throw invalid(`stemcell.MF cannot be read: ${ensureError(e).message}`, e);
+  }
   if (body === null || typeof body !== 'object' || Array.isArray(body))
     throw invalid('stemcell.MF is not a mapping');
   const name = scalarText(doc, 'name');

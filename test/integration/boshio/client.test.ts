@@ -1,4 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { buffer } from 'node:stream/consumers';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -218,6 +220,27 @@ describe('listReleases / resolve', () => {
     const e = await failure(client({ retries: 0 }).listReleases(series));
     expect(e.code).toBe('UPSTREAM_UNAVAILABLE');
     expect(e.message).toContain('exceeds 8388608 bytes');
+  });
+
+  it('an answer that is not JSON, or JSON but not a list, is UPSTREAM_UNAVAILABLE', async () => {
+    // A proxy's HTML error page with status 200, then an object where a list belongs.
+    const answers = ['<html><body>Service temporarily unavailable</body></html>', '{"error":"maintenance"}'];
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(answers.shift());
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const c = client({ baseUrl: `http://127.0.0.1:${port}`, retries: 0 });
+      const notJson = await failure(c.listReleases(SERIES));
+      expect(notJson).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', permanent: false });
+      const notList = await failure(c.listReleases(SERIES));
+      expect(notList).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', permanent: false });
+      expect(notList.message).toMatch(/something other than a list/);
+    } finally {
+      server.close();
+    }
   });
 
   it('refuses an API base that is plain http to a non-loopback host', () => {

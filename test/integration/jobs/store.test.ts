@@ -142,3 +142,33 @@ describe('JobStore', () => {
     expect(v).not.toHaveProperty('leaseOwner');
   });
 });
+
+describe('JobStore: the schedule record', () => {
+  it('has none at first, starts watching once, and keeps watchingSince when a run is recorded', async () => {
+    expect(await store.getScheduleRecord()).toBeUndefined();
+    const first = await store.watchSchedule(new Date('2026-11-30T01:00:00Z'));
+    const second = await store.watchSchedule(new Date('2026-11-30T02:00:00Z'));
+    expect(first).toEqual({ lastRunAt: undefined, watchingSince: '2026-11-30T01:00:00.000Z' });
+    expect(second).toEqual(first);
+    await store.recordScheduleRun(new Date('2026-11-30T06:00:00.010Z'));
+    expect(await store.getScheduleRecord()).toEqual({
+      lastRunAt: '2026-11-30T06:00:00.010Z',
+      watchingSince: '2026-11-30T01:00:00.000Z',
+    });
+  });
+
+  it('lives beside the jobs without showing up among them', async () => {
+    await store.create(newJob(SERIES, '1.120'));
+    await store.recordScheduleRun(new Date());
+    const { jobs } = await store.list({ limit: 200 });
+    const table = TableClient.fromConnectionString(azurite.connectionString, JOBS_TABLE, {
+      allowInsecureConnection: true,
+    });
+    const rows: string[] = [];
+    for await (const e of table.listEntities()) rows.push(`${e.partitionKey}/${e.rowKey}`);
+    expect(rows).toContain('schedule/mirrorSchedule');
+    expect(jobs.map((j) => `${j.series}/${j.version}`).sort()).toEqual(
+      rows.filter((r) => r !== 'schedule/mirrorSchedule').sort(),
+    );
+  });
+});

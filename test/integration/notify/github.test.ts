@@ -17,6 +17,7 @@ import {
 } from '../../../src/lib/notify/github';
 import { MIRROR_WORKFLOW_INPUTS, startFakeGithub, type FakeGithub } from '../../fakes/github';
 import { startFakeKeyVault, type FakeKeyVault } from '../../fakes/keyvault';
+import { closedPort } from '../../support/ports';
 
 const SETTING_TOKEN = 'ghp_settingToken0123456789abcdefghijklmn';
 const VAULT_TOKEN_A = 'ghp_vaultTokenA0123456789abcdefghijklmno';
@@ -249,6 +250,20 @@ describe('token from Key Vault', () => {
     } finally {
       await empty.close();
     }
+  });
+});
+
+describe('Key Vault unreachable', () => {
+  it('fails with NOTIFY_FAILED, transient, and sends nothing', { timeout: 60_000 }, async () => {
+    const sent = posts();
+    const port = await closedPort();
+    const e = await failure(
+      notifier(config({ AZURE_KEY_VAULT_URL: `https://127.0.0.1:${port}` })).notify(PUBLISHED),
+    );
+    expect(e.code).toBe('NOTIFY_FAILED');
+    expect(e.permanent).toBe(false);
+    expect(e.message).toMatch(/github-token could not be read/);
+    expect(posts() - sent).toBe(0);
   });
 });
 

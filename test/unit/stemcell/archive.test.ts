@@ -187,4 +187,18 @@ describe('parseManifest', () => {
       expect(() => parseManifest(text)).toThrow(expect.objectContaining({ code: 'ARCHIVE_INVALID' }));
     }
   });
+
+  it('refuses alias bombs and unresolved aliases as ARCHIVE_INVALID, not as a fault to retry', () => {
+    // Found by the property test (manifest.property.test.ts): the YAML library threw a plain ReferenceError.
+    const bomb = [
+      'a0: &a0 [x, x, x, x, x, x, x, x, x]',
+      'a1: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]',
+      'a2: &a2 [*a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1]',
+    ].join('\n');
+    for (const text of [bomb, 'name: *nowhere']) {
+      expect(() => parseManifest(text)).toThrow(
+        expect.objectContaining({ code: 'ARCHIVE_INVALID', permanent: true }),
+      );
+    }
+  });
 });
