@@ -49,13 +49,13 @@ describe('schedule health', () => {
   });
 
   it('an overdue schedule is logged at error level by the next invocation, and shown', async () => {
-    // The last run two days ago: with the default six-hourly schedule, long overdue.
-    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
-    await world.jobs.recordScheduleRun(twoDaysAgo);
+    // The last run 400 days ago: overdue for any schedule, even the yearly one the test world sets.
+    const longAgo = new Date(Date.now() - 400 * 24 * 3600 * 1000);
+    await world.jobs.recordScheduleRun(longAgo);
     const host = await startHost();
     lines.length = 0;
     const s = await schedule(host);
-    expect(s).toEqual({ lastRunAt: twoDaysAgo.toISOString(), nextDueAt: expect.any(String), overdue: true });
+    expect(s).toEqual({ lastRunAt: longAgo.toISOString(), nextDueAt: expect.any(String), overdue: true });
     expect(lines).toContainEqual({ level: 'error', event: 'schedule.overdue', function: 'mirrorStatus' });
   });
 

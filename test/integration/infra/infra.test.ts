@@ -11,6 +11,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { JOBS_TABLE, POISON_QUEUE, REQUEST_QUEUE } from '../../../src/lib/azure/storage-clients';
 import { loadConfig } from '../../../src/lib/config/config';
 import { ROOT } from '../../support/build';
 import {
@@ -656,6 +657,20 @@ describe.runIf(!!bin)('infra/, compiled by the Bicep CLI', () => {
       expect(settingsProblems(fromParam, configSource)).toContain(
         "function: app settings come from parameters('extraSettings'), not a variable of that template",
       );
+    });
+  });
+
+  describe('resource names the app and the infra share', () => {
+    it('names the request queue, its poison queue, the job table and the VHD container as the app does', () => {
+      const v = t.variables ?? {};
+      expect(v.requestQueueName).toBe(REQUEST_QUEUE);
+      expect(`${String(v.requestQueueName)}-poison`).toBe(POISON_QUEUE);
+      expect(v.jobsTableName).toBe(JOBS_TABLE);
+      expect(v.vhdContainerName).toBe(loadConfig({}, 1800).container);
+      // The host-storage module creates the request queue and the same name with -poison.
+      const hostStorage = JSON.stringify(t.resources.find((r) => r.name === 'hostStorage'));
+      expect(hostStorage).toContain("variables('requestQueueName')");
+      expect(hostStorage).toContain('-poison');
     });
   });
 

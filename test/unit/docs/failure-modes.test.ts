@@ -5,9 +5,9 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROOT } from '../../support/build';
 import { describe, expect, it } from 'vitest';
 
-const ROOT = join(__dirname, '..', '..', '..');
 const DOC = 'docs/failure-modes.md';
 
 interface Row {
