@@ -4,7 +4,7 @@
  * host, redirects included.
  */
 import { distance } from 'fastest-levenshtein';
-import got, { type Got, type Request, type RetryOptions } from 'got';
+import got, { type Got, type Request } from 'got';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import { isLoopbackHost } from '../config/config';
@@ -300,29 +300,36 @@ export class BoshIoClient {
     });
   }
 
+  /**
+   * The API answer for `series`, parsed. Retries network errors and RETRY_STATUS answers itself,
+   * one got request per attempt: got 14's own retry of a refused connection ends, on Node 24, in a
+   * bare "Socket closed before the connection was established" that hides the cause. A Retry-After
+   * is honoured up to MAX_RETRY_AFTER_MS; a longer one fails the call (transient) instead.
+   */
   private async fetchApi(series: string): Promise<unknown> {
     const url = `${this.baseUrl}/api/v1/stemcells/${encodeURIComponent(series)}`;
-    const retryBaseMs = this.retryBaseMs;
-    const retry: Partial<RetryOptions> = {
-      limit: this.retries,
-      methods: ['GET'],
-      statusCodes: RETRY_STATUS,
-      maxRetryAfter: MAX_RETRY_AFTER_MS,
-      // got computes 0 when the error is not retriable and the Retry-After delay when one was sent.
-      calculateDelay: ({ computedValue, attemptCount, retryAfter }) =>
-        computedValue === 0 ? 0 : retryAfter ? computedValue : backoff(retryBaseMs, attemptCount),
-    };
+    for (let attempt = 1; ; attempt++) {
+      const r = await this.fetchApiOnce(series, url);
+      if ('body' in r) return r.body;
+      const wait = r.retryAfterMs ?? backoff(this.retryBaseMs, attempt);
+      if (!r.retriable || attempt > this.retries || wait > MAX_RETRY_AFTER_MS) throw r.error;
+      this.log.warn('boshio.api-retry', { series, attempt, error: r.error.message });
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  private async fetchApiOnce(
+    series: string,
+    url: string,
+  ): Promise<{ body: unknown } | { error: MirrorError; retriable: boolean; retryAfterMs?: number }> {
     let tooLarge = false;
     try {
       const req = this.got(url, {
         searchParams: { all: 1 },
         headers: { accept: 'application/json' },
         timeout: { request: this.timeoutMs },
-        retry,
+        retry: { limit: 0 },
         hooks: {
-          beforeRetry: [
-            (e, n) => this.log.warn('boshio.api-retry', { series, attempt: n, error: describe(e) }),
-          ],
           beforeRedirect: [(o) => void assertAllowedUrl(o.url as URL, this.apiHosts, 'UPSTREAM_UNAVAILABLE')],
         },
       });
@@ -333,21 +340,43 @@ export class BoshIoClient {
           req.cancel();
         }
       });
-      return await req.json<unknown>();
+      return { body: await req.json<unknown>() };
     } catch (e) {
       const refused = mirrorCause(e);
-      if (refused) throw refused;
+      if (refused) return { error: refused, retriable: false };
       const status = statusOf(e);
       const what = tooLarge
         ? `the answer exceeds ${MAX_API_BYTES} bytes`
         : status === undefined
           ? describe(e)
           : `HTTP ${status}`;
-      throw new MirrorError('UPSTREAM_UNAVAILABLE', `bosh.io API for ${series} failed: ${what}`, {
+      const error = new MirrorError('UPSTREAM_UNAVAILABLE', `bosh.io API for ${series} failed: ${what}`, {
         cause: e,
       });
+      const retriable =
+        !tooLarge && (status === undefined ? isNetworkError(e) : RETRY_STATUS.includes(status));
+      const retryAfter = retryAfterMsOf(e);
+      return { error, retriable, ...(retryAfter === undefined ? {} : { retryAfterMs: retryAfter }) };
     }
   }
+}
+
+/** A request that got no answer (connection refused or cut, a timeout), worth another try. */
+function isNetworkError(e: unknown): boolean {
+  return e instanceof Error && !(e instanceof MirrorError) && statusOf(e) === undefined;
+}
+
+/** The Retry-After of an HTTP error answer, in ms (delta-seconds or an HTTP date, RFC 9110 §10.2.3). */
+function retryAfterMsOf(e: unknown): number | undefined {
+  const h = (e as { response?: { headers?: IncomingHttpHeaders } } | undefined)?.response?.headers?.[
+    'retry-after'
+  ];
+  const raw: unknown = Array.isArray(h) ? h[0] : h;
+  const v = typeof raw === 'string' ? raw.trim() : undefined;
+  if (v === undefined || v === '') return undefined;
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
 
 interface DownloadParams {
