@@ -215,20 +215,26 @@ describe('queue poller (in-process, against Azurite)', () => {
     return { queue, poison, poller };
   }
 
-  const events = (lines: Array<{ level: string; line: string }>, event: string) =>
-    lines.filter((l) => (JSON.parse(l.line) as { event: string }).event === event);
-
-  it('moves text that is not base64 to the poison queue at once, uninvoked, with one error line naming the encoding', async () => {
+  /** A poller whose backend only counts its invocations, with the log lines it writes. */
+  function countingPoller(name: string) {
     const lines: Array<{ level: string; line: string }> = [];
-    let invoked = 0;
-    const { queue, poison, poller } = pollerFor(
-      'raw-text',
+    const count = { n: 0 };
+    const p = pollerFor(
+      name,
       async (_n, r) => {
-        invoked++;
+        count.n++;
         return { invocationId: r.invocationId };
       },
       lines,
     );
+    return { ...p, lines, invocations: () => count.n };
+  }
+
+  const events = (lines: Array<{ level: string; line: string }>, event: string) =>
+    lines.filter((l) => (JSON.parse(l.line) as { event: string }).event === event);
+
+  it('moves text that is not base64 to the poison queue at once, uninvoked, with one error line naming the encoding', async () => {
+    const { lines, invocations, queue, poison, poller } = countingPoller('raw-text');
     await queue.createIfNotExists();
     // What `az storage message put --content '{...}'` sends: the JSON text itself.
     const raw = '{"series":"bosh-azure-hyperv-ubuntu-jammy-go_agent","version":"1.682"}';
@@ -241,7 +247,7 @@ describe('queue poller (in-process, against Azurite)', () => {
     });
     expect(await poller.stop(5000)).toBe(true);
     expect(moved.map((m) => m.messageText)).toEqual([raw]);
-    expect(invoked).toBe(0);
+    expect(invocations()).toBe(0);
     expect((await queue.getProperties()).approximateMessagesCount).toBe(0);
     const errors = lines.filter((l) => l.level === 'error');
     expect(errors).toHaveLength(1);
@@ -250,16 +256,7 @@ describe('queue poller (in-process, against Azurite)', () => {
   });
 
   it('poisons a message already dequeued more than maxDequeueCount times without invoking it', async () => {
-    const lines: Array<{ level: string; line: string }> = [];
-    let invoked = 0;
-    const { queue, poison, poller } = pollerFor(
-      'crashed-twice',
-      async (_n, r) => {
-        invoked++;
-        return { invocationId: r.invocationId };
-      },
-      lines,
-    );
+    const { lines, invocations, queue, poison, poller } = countingPoller('crashed-twice');
     await queue.createIfNotExists();
     const text = Buffer.from('{"n":2}').toString('base64');
     await queue.sendMessage(text);
@@ -281,7 +278,7 @@ describe('queue poller (in-process, against Azurite)', () => {
     });
     expect(await poller.stop(5000)).toBe(true);
     expect(moved.map((m) => m.messageText)).toEqual([text]);
-    expect(invoked).toBe(0);
+    expect(invocations()).toBe(0);
     const poisoned = events(lines, 'queue.poisoned');
     expect(poisoned).toHaveLength(1);
     expect(poisoned[0]!.line).toMatch(/dequeued 3 times, more than maxDequeueCount 2/);
