@@ -23,6 +23,9 @@ import { startThrottleProxy, viaProxy } from './throttle-proxy';
 import { spawnTied } from '../src/local/tied-spawn';
 
 const MIB = 1024 * 1024;
+/** Compiled beside this file: Azurite's Put Page CRC-64 at library speed (`azurite-checksum.ts`). */
+const SINK_PRELOAD = join(__dirname, 'azurite-checksum-preload.js');
+const SINK_CHECKSUM = 'CRC-64/NVME by @aws-sdk/crc64-nvme in place of the loop of Azurite';
 export const PRODUCTION_CAPS = { putPageBytesPerSecond: 60 * MIB, downloadBytesPerSecond: 100e6 } as const;
 export const SINK_TARGET = 1.1;
 
@@ -41,6 +44,8 @@ export interface CappedSample {
   uploadOnlySeconds: number;
   ratioToCappedFloor: number;
   seedApproachSeconds: number;
+  putPageIdleSeconds: number;
+  sinkAnswerMs: number;
 }
 
 export interface CappedResult {
@@ -62,6 +67,18 @@ export interface CappedResult {
   ratioToCappedFloor: number;
   sentBytes: number;
   peakRssMiB: number;
+  /**
+   * Seconds, between the mirror's first and last Put Page byte, in which the capped sink could have
+   * taken bytes and got none: the time the mirror left the sink idle.
+   */
+  putPageIdleSeconds: number;
+  /**
+   * Median milliseconds from a Put Page body's last byte to Azurite's answer: tens of ms when the
+   * cap is the limit, hundreds when Azurite is (it was 550 ms with Azurite's own CRC-64 loop).
+   */
+  sinkAnswerMs: number;
+  /** How the sink's Azurite computes its Put Page CRC-64 (see `azurite-checksum.ts`). */
+  sinkChecksum: string;
   seedApproachSeconds: number;
   /** The last round's run of the earlier approach, in detail. */
   seedApproach: SeedApproachResult;
@@ -145,7 +162,8 @@ export async function measureCapped(c: Ctx): Promise<CappedResult> {
   try {
     for (let r = 1; r <= c.rounds; r++) {
       c.say(`  capped round ${r}/${c.rounds}`);
-      const azurite = await startAzurite();
+      // Azurite stands for Azure Storage here: its checksum must not take the mirror's CPU.
+      const azurite = await startAzurite({ nodeArgs: ['--require', SINK_PRELOAD] });
       const sink = await startThrottleProxy({
         targetPort: azurite.ports.blob,
         putPageBytesPerSecond: PRODUCTION_CAPS.putPageBytesPerSecond,
@@ -192,11 +210,16 @@ export async function measureCapped(c: Ctx): Promise<CappedResult> {
           throw new Error(
             `the capped mirror's pages cover ${covered} of ${scan.nonZeroBytes64k} non-zero bytes`,
           );
+        const seen = sink.putPages().get(new URL(blob.url).pathname);
+        if (seen === undefined) throw new Error(`the sink saw no Put Page for ${blob.url}`);
+        const idle = seen.idleSeconds;
+        const answerMs = median(seen.answerWaits) * 1000;
         await blob.deleteIfExists();
         const startUp = run.startUpSeconds ?? 0;
         c.say(
           `  mirror capped = ${run.seconds.toFixed(2)} s (start-up ${startUp.toFixed(2)} s), ratio to the ` +
-            `limit ${((run.seconds - startUp) / sinkLimitSeconds).toFixed(3)}`,
+            `limit ${((run.seconds - startUp) / sinkLimitSeconds).toFixed(3)}, the sink idle ${idle.toFixed(2)} s, ` +
+            `Azurite's answer after a Put Page body ${answerMs.toFixed(0)} ms (median)`,
         );
 
         // The earlier approach, same caps, its own container.
@@ -230,6 +253,8 @@ export async function measureCapped(c: Ctx): Promise<CappedResult> {
               Math.max(u.seconds, s.archiveBytes / PRODUCTION_CAPS.downloadBytesPerSecond),
           ),
           seedApproachSeconds: round(report.wallSeconds),
+          putPageIdleSeconds: round(idle),
+          sinkAnswerMs: round(answerMs, 1),
         });
         mirrors.push({ transfer: run.transferSeconds, sent: job.sentBytes, rss: run.peakRssMiB });
       } finally {
@@ -255,6 +280,9 @@ export async function measureCapped(c: Ctx): Promise<CappedResult> {
     ratioToCappedFloor: round(median(samples.map((x) => x.ratioToCappedFloor))),
     sentBytes: Math.max(...mirrors.map((m) => m.sent)),
     peakRssMiB: round(Math.max(...mirrors.map((m) => m.rss)), 1),
+    putPageIdleSeconds: round(median(samples.map((x) => x.putPageIdleSeconds))),
+    sinkAnswerMs: round(median(samples.map((x) => x.sinkAnswerMs)), 1),
+    sinkChecksum: SINK_CHECKSUM,
     seedApproachSeconds: round(median(samples.map((x) => x.seedApproachSeconds))),
     seedApproach: seed!,
     rounds: c.rounds,

@@ -18,6 +18,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 export class Pacer {
   /** The moment (seconds) up to which the rate is spent. */
   private spentUntil = 0;
+  private booked = false;
+  /** Seconds, after the first booking, in which the rate went unused (nothing was there to send). */
+  idleSeconds = 0;
   constructor(
     readonly bytesPerSecond: number,
     private readonly burstBytes = 1024 * 1024,
@@ -27,7 +30,11 @@ export class Pacer {
 
   /** Seconds to wait before n bytes may go; books them. */
   book(n: number, nowSeconds = performance.now() / 1000): number {
-    this.spentUntil = Math.max(this.spentUntil, nowSeconds - this.burstBytes / this.bytesPerSecond);
+    const burstSeconds = this.burstBytes / this.bytesPerSecond;
+    // Before the first byte nothing was waiting to go: that time is not the sink's idle time.
+    if (this.booked) this.idleSeconds += Math.max(0, nowSeconds - burstSeconds - this.spentUntil);
+    this.booked = true;
+    this.spentUntil = Math.max(this.spentUntil, nowSeconds - burstSeconds);
     this.spentUntil += n / this.bytesPerSecond;
     return Math.max(0, this.spentUntil - nowSeconds);
   }
@@ -50,6 +57,13 @@ export interface ThrottleProxyOptions {
 export interface BlobPutStats {
   puts: number;
   bytes: number;
+  /** Seconds between its first and last paced byte in which the cap went unused; 0 unpaced. */
+  idleSeconds: number;
+  /**
+   * Seconds each Put Page waited, its body all forwarded, for the server's answer: long waits mean
+   * the server behind the proxy, not the cap, held the rate down.
+   */
+  answerWaits: number[];
 }
 
 export interface ThrottleProxy {
@@ -106,12 +120,14 @@ export async function startThrottleProxy(o: ThrottleProxyOptions): Promise<Throt
     const url = new URL(req.url ?? '/', 'http://proxy');
     let pace: ((n: number) => Promise<void>) | undefined;
     let count: (n: number) => void = () => undefined;
+    let stat: BlobPutStats | undefined;
     if (isPutPage(req, url)) {
       const blob = url.pathname;
-      const s = stats.get(blob) ?? { puts: 0, bytes: 0 };
+      const s = stats.get(blob) ?? { puts: 0, bytes: 0, idleSeconds: 0, answerWaits: [] };
       stats.set(blob, s);
       s.puts++;
       count = (n) => (s.bytes += n);
+      stat = s;
       if (o.putPageBytesPerSecond !== undefined) {
         let p = blobPacers.get(blob);
         if (!p) blobPacers.set(blob, (p = new Pacer(o.putPageBytesPerSecond)));
@@ -147,7 +163,9 @@ export async function startThrottleProxy(o: ThrottleProxyOptions): Promise<Throt
     });
     await pump(req, upstream, pace, count);
     upstream.end();
+    const forwarded = performance.now();
     const up = await answered;
+    stat?.answerWaits.push((performance.now() - forwarded) / 1000);
     res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
     const responsePace = responsePacer ? (n: number) => responsePacer.take(n) : undefined;
     await pump(up, res, responsePace, (n) => (responseBytes += n));
@@ -174,7 +192,13 @@ export async function startThrottleProxy(o: ThrottleProxyOptions): Promise<Throt
   return {
     url: `http://127.0.0.1:${port}`,
     port,
-    putPages: () => new Map([...stats].map(([k, v]) => [k, { ...v }])),
+    putPages: () =>
+      new Map(
+        [...stats].map(([k, v]) => [
+          k,
+          { ...v, idleSeconds: blobPacers.get(k)?.idleSeconds ?? 0, answerWaits: [...v.answerWaits] },
+        ]),
+      ),
     responseBytes: () => responseBytes,
     async close() {
       for (const s of sockets) s.destroy();

@@ -14,6 +14,8 @@ export interface AzuriteOptions {
   location?: string;
   /** Reuse these ports (a restart); free ports are picked otherwise. */
   ports?: { blob: number; queue: number; table: number };
+  /** Node options for Azurite's process, before its script (the benchmark preloads a module). */
+  nodeArgs?: string[];
 }
 
 export interface Azurite {
@@ -87,6 +89,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Azurit
   // before Azurite binds it (parallel test files did).
   const wanted = options.ports ?? { blob: 0, queue: 0, table: 0 };
   const args = [
+    ...(options.nodeArgs ?? []),
     azuriteMain(),
     '--disableTelemetry',
     '--silent',

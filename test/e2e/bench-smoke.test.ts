@@ -156,6 +156,11 @@ describe('npm run bench, small', () => {
     expect(c.sentBytes).toBeLessThanOrEqual(r.nonZeroBytes64k);
     expect(c.sentBytes).toBe(r.sentBytes);
     expect(typeof r.met.ratioToSinkLimit).toBe('boolean');
+    // The sink's idle time lies within the mirror's transfer; the sink's checksum is named.
+    expect(c.putPageIdleSeconds).toBeGreaterThanOrEqual(0);
+    expect(c.putPageIdleSeconds).toBeLessThan(sample.seconds);
+    expect(c.sinkChecksum).toMatch(/crc64-nvme/);
+    expect(c.sinkAnswerMs).toBeGreaterThan(0);
     // The earlier approach: the whole archive and the whole VHD on disk, every non-zero run put.
     const seed = c.seedApproach;
     expect(seed.complete).toBe(true);
