@@ -122,11 +122,14 @@ function setup(io: Io, verbose: boolean): { config: Config; services: Services; 
   return { config, services: createServices(config, log), log };
 }
 
-/** Continuations stay in this process: the CLI waits and runs the next step itself. */
+/**
+ * Continuations stay in this process: the CLI waits and runs the next step itself. Watchdogs are
+ * dropped: this process is the only worker, and if it dies the operator runs the command again.
+ */
 class LocalSender implements RequestSender {
   private next: { message: QueueMessage; delaySeconds: number } | undefined;
   send(message: QueueMessage, delaySeconds = 0): Promise<void> {
-    this.next = { message, delaySeconds };
+    if (message.watchdog === undefined) this.next = { message, delaySeconds };
     return Promise.resolve();
   }
   /** The continuation the last step asked for, if any. */

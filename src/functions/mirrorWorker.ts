@@ -22,7 +22,7 @@ export async function mirrorWorker(message: unknown, context: InvocationContext)
     const budget = invocationBudget(s.config.invocationBudgetSeconds * 1000);
     const jlog = log.child({ series: request.series, version: request.version });
     try {
-      const outcome = await runMirror(request, { ...s, log: jlog }, { budget });
+      const outcome = await runMirror(request, { ...s, log: jlog }, { budget, dequeueCount });
       jlog.info('worker.done', { outcome: outcome.kind });
     } catch (e) {
       // Permanent errors were recorded on the job by the pipeline; anything left is for the host's retry.

@@ -149,3 +149,39 @@ export function shouldRearm(
   if (job.status === 'failed') return force || !job.errorPermanent;
   return force && via === 'accepted';
 }
+
+/** What a watchdog message does when it arrives (DESIGN §2, "Watchdog"). */
+export type WatchdogVerdict =
+  { kind: 'defer'; delaySeconds: number } | { kind: 'take-over' } | { kind: 'drop'; why: string };
+
+/**
+ * A watchdog follows one run (its lease owner, `watched`). While that run holds a live lease the
+ * watchdog comes back `graceSeconds` after the lease would expire; when the lease has expired on a
+ * job still `running`, the run died without a word (a whole instance lost: the host releases
+ * nothing for 10 minutes) and the watchdog takes the job over. Anything else means the run ended or
+ * another run holds the job (with a watchdog of its own): the watchdog has nothing left to do.
+ *
+ * A watchdog acts on its first delivery only (`dequeueCount` 1, as the host counts): delivered
+ * again, its own take-over died or failed, and the run's own message, which the host counts toward
+ * the poison queue, carries the job on. Nor does a take-over send a watchdog: a job that kills
+ * every process that runs it costs at most one take-over per delivery of its message, and still
+ * ends in the poison queue.
+ */
+export function watchdogVerdict(
+  job: Pick<Job, 'status' | 'leaseOwner' | 'leaseUntil'>,
+  watched: string,
+  now: Date,
+  graceSeconds: number,
+  dequeueCount = 1,
+): WatchdogVerdict {
+  if (TERMINAL.has(job.status)) return { kind: 'drop', why: `job is ${job.status}` };
+  if (dequeueCount > 1)
+    return { kind: 'drop', why: `delivered ${dequeueCount} times: acts on the first only` };
+  const remainingMs = job.leaseUntil === undefined ? 0 : Date.parse(job.leaseUntil) - now.getTime();
+  if (remainingMs > 0) {
+    if (job.leaseOwner !== watched) return { kind: 'drop', why: 'another run holds the job' };
+    return { kind: 'defer', delaySeconds: Math.ceil(remainingMs / 1000) + graceSeconds };
+  }
+  if (job.status === 'running') return { kind: 'take-over' };
+  return { kind: 'drop', why: `the watched run ended with the job ${job.status}` };
+}

@@ -17,6 +17,11 @@ export interface MirrorRequest {
 /** Where a message came from: a new request re-arms failed jobs; a continuation only advances one. */
 export interface QueueMessage extends MirrorRequest {
   continuation?: boolean;
+  /**
+   * A continuation that watches the run holding this lease owner and takes the job over if that
+   * run dies (jobs/job.ts `watchdogVerdict`). Always with `continuation`.
+   */
+  watchdog?: string;
 }
 
 const requestSchema = {
@@ -29,6 +34,7 @@ const requestSchema = {
     force: { type: 'boolean' },
     reason: { type: 'string', maxLength: 200 },
     continuation: { type: 'boolean' },
+    watchdog: { type: 'string', minLength: 1, maxLength: 200 },
   },
 } as const;
 
@@ -49,8 +55,13 @@ function describe(errors: ErrorObject[] | null | undefined): string {
 export function parseRequest(value: unknown, allowContinuation = false): QueueMessage {
   if (!validateRequest(value)) throw new MirrorError('INVALID_REQUEST', describe(validateRequest.errors));
   const v = value as QueueMessage;
-  if (v.continuation !== undefined && !allowContinuation) {
-    throw new MirrorError('INVALID_REQUEST', 'unknown field "continuation"');
+  for (const field of ['continuation', 'watchdog'] as const) {
+    if (v[field] !== undefined && !allowContinuation) {
+      throw new MirrorError('INVALID_REQUEST', `unknown field "${field}"`);
+    }
+  }
+  if (v.watchdog !== undefined && v.continuation !== true) {
+    throw new MirrorError('INVALID_REQUEST', 'a watchdog message is a continuation ("continuation": true)');
   }
   const series = v.series.trim();
   const version = (v.version ?? 'latest').trim();
@@ -78,6 +89,7 @@ export function parseRequest(value: unknown, allowContinuation = false): QueueMe
     ...(v.force === undefined ? {} : { force: v.force }),
     ...(v.reason === undefined ? {} : { reason: v.reason }),
     ...(v.continuation ? { continuation: true } : {}),
+    ...(v.watchdog === undefined ? {} : { watchdog: v.watchdog }),
   };
 }
 

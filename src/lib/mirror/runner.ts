@@ -15,6 +15,7 @@ import {
   rearmFields,
   shouldRearm,
   TERMINAL,
+  watchdogVerdict,
   type Job,
   type JobStage,
   type JobStatus,
@@ -44,6 +45,8 @@ const STAGES: Readonly<Record<Exclude<JobStage, 'done'>, Stage>> = {
 };
 
 const LEASE_GRACE_SECONDS = 1;
+/** How long after a watched lease would expire its watchdog looks: past a heartbeat's late write. */
+const WATCHDOG_GRACE_SECONDS = 2;
 
 /** Runs or advances the job a queue message names. Throws only for transient failures (the host retries). */
 export async function runMirror(
@@ -60,6 +63,25 @@ export async function runMirror(
   if (TERMINAL.has(job.status)) {
     jlog.info('job.already-done', { status: job.status });
     return { kind: 'noop', job, why: `job is ${job.status}` };
+  }
+  if (message.watchdog !== undefined) {
+    const verdict = watchdogVerdict(
+      job,
+      message.watchdog,
+      new Date(),
+      WATCHDOG_GRACE_SECONDS,
+      opts.dequeueCount,
+    );
+    if (verdict.kind === 'drop') return { kind: 'noop', job, why: verdict.why };
+    if (verdict.kind === 'defer') {
+      await deps.queue.send(watchdogFor(job, message.watchdog), verdict.delaySeconds);
+      return { kind: 'deferred', delaySeconds: verdict.delaySeconds };
+    }
+    jlog.warn('job.watchdog-take-over', {
+      stage: job.stage,
+      deadOwner: message.watchdog,
+      leaseUntil: job.leaseUntil,
+    });
   }
   // One owner per invocation: two deliveries in one process must not share a lease.
   const owner = `${deps.workerId}/${randomUUID().slice(0, 8)}`;
@@ -79,6 +101,8 @@ export async function runMirror(
     jlog.info('job.lease-busy', { stage: job.stage, delaySeconds });
     return { kind: 'deferred', delaySeconds };
   }
+  // A take-over sends none (jobs/job.ts watchdogVerdict): one per delivery of the run's message.
+  if (message.watchdog === undefined) await watch(claim.job, owner, deps, jlog);
   const run = new LeasedRun(claim.job, deps, opts, jlog);
   run.startHeartbeat();
   try {
@@ -88,6 +112,24 @@ export async function runMirror(
     return run.handleError(e);
   } finally {
     run.stopHeartbeat();
+  }
+}
+
+function watchdogFor(job: Job, owner: string): QueueMessage {
+  return { series: job.series, version: job.version, continuation: true, watchdog: owner };
+}
+
+/**
+ * Sends the watchdog of a run that just claimed the job: if the whole instance dies, the host
+ * releases the run's message only after its 10-minute invisibility, and the watchdog carries the
+ * job on once the lease has expired instead (DESIGN §2, §3: "within two minutes"). A safety net:
+ * the run goes on without one when the queue refuses it.
+ */
+async function watch(job: Job, owner: string, deps: PipelineDeps, log: Logger): Promise<void> {
+  try {
+    await deps.queue.send(watchdogFor(job, owner), deps.config.leaseSeconds + WATCHDOG_GRACE_SECONDS);
+  } catch (e) {
+    log.warn('job.watchdog-not-sent', { error: toErrorInfo(e) });
   }
 }
 

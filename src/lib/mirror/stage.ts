@@ -40,6 +40,8 @@ export type RunOutcome =
 export interface RunOptions {
   /** Ends the invocation's work: checkpoint, enqueue a continuation, return. */
   budget: AbortSignal;
+  /** The host's count of deliveries of this message (1 the first time); 1 when absent. */
+  dequeueCount?: number;
 }
 
 /**

@@ -5,6 +5,7 @@ import {
   rearmFields,
   shouldRearm,
   TERMINAL,
+  watchdogVerdict,
   type JobStatus,
 } from '../../../src/lib/jobs/job';
 
@@ -57,5 +58,58 @@ describe('job rules', () => {
     expect(rearmed.errorCode).toBeUndefined();
     expect(rearmed.leaseOwner).toBeUndefined();
     expect(newJob('bosh-azure-hyperv-ubuntu-jammy-go_agent', '1.682').galleryVersion).toBe('1.682.0');
+  });
+});
+
+describe('watchdogVerdict', () => {
+  const now = new Date('2026-11-30T12:00:00Z');
+  const at = (seconds: number) => new Date(now.getTime() + seconds * 1000).toISOString();
+  const running = (leaseOwner: string | undefined, leaseUntil: string | undefined) => ({
+    status: 'running' as const,
+    leaseOwner,
+    leaseUntil,
+  });
+
+  it('comes back just after the lease of the run it watches would expire, while that lease is live', () => {
+    expect(watchdogVerdict(running('w/1', at(40.2)), 'w/1', now, 2)).toEqual({
+      kind: 'defer',
+      delaySeconds: 43,
+    });
+  });
+
+  it('takes the job over when the watched lease expired on a job still running', () => {
+    expect(watchdogVerdict(running('w/1', at(-5)), 'w/1', now, 2)).toEqual({ kind: 'take-over' });
+    // Another run that claimed after it died, and died too: any dead run's job is taken over once.
+    expect(watchdogVerdict(running('w/2', at(0)), 'w/1', now, 2)).toEqual({ kind: 'take-over' });
+  });
+
+  it('acts on its first delivery only', () => {
+    expect(watchdogVerdict(running('w/1', at(-5)), 'w/1', now, 2, 2)).toMatchObject({
+      kind: 'drop',
+      why: /delivered 2 times/,
+    });
+    expect(watchdogVerdict(running('w/1', at(30)), 'w/1', now, 2, 3)).toMatchObject({ kind: 'drop' });
+  });
+
+  it('ends when another run holds the job, the run ended, or the job is finished', () => {
+    expect(watchdogVerdict(running('w/2', at(30)), 'w/1', now, 2)).toMatchObject({
+      kind: 'drop',
+      why: /another run/,
+    });
+    for (const status of ['waiting', 'queued'] as const) {
+      expect(
+        watchdogVerdict({ status, leaseOwner: undefined, leaseUntil: undefined }, 'w/1', now, 2),
+      ).toMatchObject({
+        kind: 'drop',
+        why: new RegExp(status),
+      });
+    }
+    for (const status of TERMINAL) {
+      expect(watchdogVerdict({ status, leaseOwner: 'w/1', leaseUntil: at(30) }, 'w/1', now, 2)).toMatchObject(
+        {
+          kind: 'drop',
+        },
+      );
+    }
   });
 });

@@ -51,6 +51,15 @@ describe('parseQueueMessage (what the worker receives)', () => {
       continuation: true,
     });
   });
+  it('keeps the watched lease owner of a watchdog, which is always a continuation', () => {
+    const watchdog = { series: SERIES, version: '1.6', continuation: true, watchdog: 'w1/abc' };
+    expect(parseQueueMessage(watchdog)).toEqual(watchdog);
+    expect(() => parseQueueMessage({ ...watchdog, continuation: undefined })).toThrow(/is a continuation/);
+    expect(() => parseQueueMessage({ ...watchdog, watchdog: '' })).toThrow(/watchdog/);
+  });
+  it('refuses a watchdog field from a client', () => {
+    expect(() => parseRequest({ series: SERIES, watchdog: 'w1/abc' })).toThrow(/unknown field "watchdog"/);
+  });
   it('rejects what it cannot read', () => {
     expect(() => parseQueueMessage('{not json')).toThrow(/does not parse/);
     expect(() => parseQueueMessage(`${SERIES}/1.6/extra`)).toThrow(/series\/version/);
