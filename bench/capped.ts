@@ -6,6 +6,7 @@
  * approach (seed-child) runs under the same caps for comparison, and the upload floor U under the
  * cap tells what the sink really gives on this machine.
  */
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { TableClient } from '@azure/data-tables';
@@ -13,13 +14,13 @@ import { listPageRanges } from '../src/lib/azure/pageblob';
 import { JOBS_TABLE } from '../src/lib/azure/storage-clients';
 import { TRANSFER_NODE_ARGS } from '../src/lib/core/v8-options';
 import { JobStore } from '../src/lib/jobs/store';
-import { startAzurite } from '../src/local/azurite';
+import { startAzurite, type Azurite } from '../src/local/azurite';
 import type { BoshIoApiEntry, FakeBoshIo } from '../test/fakes/boshio';
 import { overlapBytes, sharedKey, uploadOnly, type VhdScan } from './floors';
 import { childEnv, hwmKiB, runMirror } from './mirror';
 import type { SeedInput, SeedReport } from './seed-child';
 import type { BenchStemcell } from './stemcells';
-import { startThrottleProxy, viaProxy } from './throttle-proxy';
+import { startThrottleProxy, viaProxy, type ThrottleProxy } from './throttle-proxy';
 import { spawnTied } from '../src/local/tied-spawn';
 
 const MIB = 1024 * 1024;
@@ -139,6 +140,131 @@ function runSeed(
   });
 }
 
+interface CappedSink {
+  azurite: Azurite;
+  proxy: ThrottleProxy;
+  /** Azurite's connection string with the blob endpoint through the capping proxy. */
+  connection: string;
+  service: BlobServiceClient;
+}
+
+/**
+ * Runs `fn` against a fresh Azurite behind a fresh Put Page cap, once the disk has written back
+ * what earlier steps left: each measurement starts from the same quiet state, and no Azurite
+ * collects another measurement's deleted blobs during it.
+ */
+async function withCappedSink<T>(c: Ctx, fn: (sink: CappedSink) => Promise<T>): Promise<T> {
+  settleWriteback();
+  // Azurite stands for Azure Storage here: its checksum must not take the mirror's CPU.
+  const azurite = await startAzurite({ nodeArgs: ['--require', SINK_PRELOAD] });
+  const proxy = await startThrottleProxy({
+    targetPort: azurite.ports.blob,
+    putPageBytesPerSecond: PRODUCTION_CAPS.putPageBytesPerSecond,
+  });
+  try {
+    const connection = viaProxy(azurite.connectionString, proxy.port);
+    return await fn({
+      azurite,
+      proxy,
+      connection,
+      service: BlobServiceClient.fromConnectionString(connection),
+    });
+  } finally {
+    await proxy.close();
+    await azurite.stop();
+  }
+}
+
+/** sync(1): dirty pages of files written and deleted before go to disk now, not during a measurement. */
+function settleWriteback(): void {
+  spawnSync('sync', { stdio: 'ignore' });
+}
+
+/** U through the cap. */
+async function uploadFloor(c: Ctx, sink: CappedSink): Promise<{ seconds: number; sentBytes: number }> {
+  const floor = sink.service.getContainerClient('floor');
+  await floor.createIfNotExists();
+  return uploadOnly({
+    container: floor,
+    credential: sharedKey(sink.azurite.connectionString),
+    blobName: 'floor.vhd',
+    vhdBytes: c.scan.vhdBytes,
+    ops: c.scan.ops,
+  });
+}
+
+interface CappedMirror {
+  seconds: number;
+  startUpSeconds: number;
+  transferSeconds: number | undefined;
+  sentBytes: number;
+  peakRssMiB: number;
+  idleSeconds: number;
+  answerMs: number;
+}
+
+/** The mirror, as in the uncapped rounds; its blob checked to hold every non-zero run. */
+async function mirrorOnce(c: Ctx, sink: CappedSink, r: number): Promise<CappedMirror> {
+  const s = c.stemcell;
+  const run = await runMirror({
+    childScript: c.childScript,
+    series: s.series,
+    version: s.version,
+    settings: {
+      AzureWebJobsStorage: sink.connection,
+      BASM_BOSH_IO_URL: c.boshio.url,
+      BASM_STEMCELL_SERIES: s.series,
+    },
+    workDir: join(c.scratch, 'run', `capped-${s.sizeMiB}-${r}`),
+  });
+  if (run.exitCode !== 0) throw new Error(`the capped mirror failed: ${run.stderrTail}`);
+  const job = await new JobStore(
+    TableClient.fromConnectionString(sink.azurite.connectionString, JOBS_TABLE, {
+      allowInsecureConnection: true,
+    }),
+  ).get(s.series, s.version);
+  if (job?.status !== 'staged') throw new Error(`the capped job ended ${job?.status ?? 'missing'}`);
+  const blob = sink.service.getContainerClient('stemcell').getPageBlobClient(job.blobName ?? '');
+  const covered = overlapBytes(await listPageRanges(blob), c.scan.nonZeroRanges);
+  if (covered !== c.scan.nonZeroBytes64k)
+    throw new Error(`the capped mirror's pages cover ${covered} of ${c.scan.nonZeroBytes64k} non-zero bytes`);
+  const seen = sink.proxy.putPages().get(new URL(blob.url).pathname);
+  if (seen === undefined) throw new Error(`the sink saw no Put Page for ${blob.url}`);
+  return {
+    seconds: run.seconds,
+    startUpSeconds: run.startUpSeconds ?? 0,
+    transferSeconds: run.transferSeconds,
+    sentBytes: job.sentBytes,
+    peakRssMiB: run.peakRssMiB,
+    idleSeconds: seen.idleSeconds,
+    answerMs: median(seen.answerWaits) * 1000,
+  };
+}
+
+/** The earlier approach under the same caps, its blob checked to hold every non-zero run. */
+async function seedOnce(
+  c: Ctx,
+  sink: CappedSink,
+  downloadUrl: string,
+  r: number,
+): Promise<SeedApproachResult> {
+  const container = sink.service.getContainerClient('seed');
+  await container.createIfNotExists();
+  const report = await runSeed(c.seedScript, {
+    downloadUrl,
+    connectionString: sink.connection,
+    container: 'seed',
+    blobName: 'seed.vhd',
+    workDir: join(c.scratch, 'run', `seed-${c.stemcell.sizeMiB}-${r}`),
+    parallelism: 8,
+  });
+  const covered = overlapBytes(
+    await listPageRanges(container.getPageBlobClient('seed.vhd')),
+    c.scan.nonZeroRanges,
+  );
+  return { ...report, complete: covered === c.scan.nonZeroBytes64k };
+}
+
 export async function measureCapped(c: Ctx): Promise<CappedResult> {
   const { stemcell: s, scan, entry } = c;
   const sinkLimitSeconds = Math.max(
@@ -156,117 +282,49 @@ export async function measureCapped(c: Ctx): Promise<CappedResult> {
   const downloadUrl = entry.regular.url.replace(c.boshio.url, link.url);
   // The API answer now sends the download through the paced link.
   c.boshio.seed(s.series, [{ ...entry, regular: { ...entry.regular, url: downloadUrl } }]);
-  const samples: CappedSample[] = [];
-  const mirrors: { transfer: number | undefined; sent: number; rss: number }[] = [];
-  let seed: SeedApproachResult | undefined;
+  const mirrors: Array<CappedMirror & { uploadOnlySeconds: number }> = [];
+  const seeds: SeedApproachResult[] = [];
   try {
     for (let r = 1; r <= c.rounds; r++) {
       c.say(`  capped round ${r}/${c.rounds}`);
-      // Azurite stands for Azure Storage here: its checksum must not take the mirror's CPU.
-      const azurite = await startAzurite({ nodeArgs: ['--require', SINK_PRELOAD] });
-      const sink = await startThrottleProxy({
-        targetPort: azurite.ports.blob,
-        putPageBytesPerSecond: PRODUCTION_CAPS.putPageBytesPerSecond,
-      });
-      try {
-        const connection = viaProxy(azurite.connectionString, sink.port);
-        const service = BlobServiceClient.fromConnectionString(connection);
-
-        // U under the cap.
-        const floor = service.getContainerClient('floor');
-        await floor.createIfNotExists();
-        const u = await uploadOnly({
-          container: floor,
-          credential: sharedKey(azurite.connectionString),
-          blobName: 'floor.vhd',
-          vhdBytes: scan.vhdBytes,
-          ops: scan.ops,
-        });
-        await floor.deleteIfExists();
-        c.say(`  U capped = ${u.seconds.toFixed(2)} s (${(u.sentBytes / MIB / u.seconds).toFixed(1)} MiB/s)`);
-
-        // The mirror, as in the uncapped rounds.
-        const run = await runMirror({
-          childScript: c.childScript,
-          series: s.series,
-          version: s.version,
-          settings: {
-            AzureWebJobsStorage: connection,
-            BASM_BOSH_IO_URL: c.boshio.url,
-            BASM_STEMCELL_SERIES: s.series,
-          },
-          workDir: join(c.scratch, 'run', `capped-${s.sizeMiB}-${r}`),
-        });
-        if (run.exitCode !== 0) throw new Error(`the capped mirror failed: ${run.stderrTail}`);
-        const job = await new JobStore(
-          TableClient.fromConnectionString(azurite.connectionString, JOBS_TABLE, {
-            allowInsecureConnection: true,
-          }),
-        ).get(s.series, s.version);
-        if (job?.status !== 'staged') throw new Error(`the capped job ended ${job?.status ?? 'missing'}`);
-        const blob = service.getContainerClient('stemcell').getPageBlobClient(job.blobName ?? '');
-        const covered = overlapBytes(await listPageRanges(blob), scan.nonZeroRanges);
-        if (covered !== scan.nonZeroBytes64k)
-          throw new Error(
-            `the capped mirror's pages cover ${covered} of ${scan.nonZeroBytes64k} non-zero bytes`,
-          );
-        const seen = sink.putPages().get(new URL(blob.url).pathname);
-        if (seen === undefined) throw new Error(`the sink saw no Put Page for ${blob.url}`);
-        const idle = seen.idleSeconds;
-        const answerMs = median(seen.answerWaits) * 1000;
-        await blob.deleteIfExists();
-        const startUp = run.startUpSeconds ?? 0;
-        c.say(
-          `  mirror capped = ${run.seconds.toFixed(2)} s (start-up ${startUp.toFixed(2)} s), ratio to the ` +
-            `limit ${((run.seconds - startUp) / sinkLimitSeconds).toFixed(3)}, the sink idle ${idle.toFixed(2)} s, ` +
-            `Azurite's answer after a Put Page body ${answerMs.toFixed(0)} ms (median)`,
-        );
-
-        // The earlier approach, same caps, its own container.
-        const seedContainer = service.getContainerClient('seed');
-        await seedContainer.createIfNotExists();
-        const report = await runSeed(c.seedScript, {
-          downloadUrl,
-          connectionString: connection,
-          container: 'seed',
-          blobName: 'seed.vhd',
-          workDir: join(c.scratch, 'run', `seed-${s.sizeMiB}-${r}`),
-          parallelism: 8,
-        });
-        const seedCovered = overlapBytes(
-          await listPageRanges(seedContainer.getPageBlobClient('seed.vhd')),
-          scan.nonZeroRanges,
-        );
-        await seedContainer.deleteIfExists();
-        seed = { ...report, complete: seedCovered === scan.nonZeroBytes64k };
-        c.say(
-          `  earlier approach capped = ${report.wallSeconds.toFixed(2)} s (${JSON.stringify(report.phases)}), ` +
-            `temp disk ${report.tempDiskBytes} B, sent ${report.sentBytes} B`,
-        );
-        samples.push({
-          seconds: round(run.seconds),
-          startUpSeconds: round(startUp),
-          ratioToSinkLimit: round((run.seconds - startUp) / sinkLimitSeconds),
-          uploadOnlySeconds: round(u.seconds),
-          ratioToCappedFloor: round(
-            (run.seconds - startUp) /
-              Math.max(u.seconds, s.archiveBytes / PRODUCTION_CAPS.downloadBytesPerSecond),
-          ),
-          seedApproachSeconds: round(report.wallSeconds),
-          putPageIdleSeconds: round(idle),
-          sinkAnswerMs: round(answerMs, 1),
-        });
-        mirrors.push({ transfer: run.transferSeconds, sent: job.sentBytes, rss: run.peakRssMiB });
-      } finally {
-        await sink.close();
-        await azurite.stop();
-      }
+      const u = await withCappedSink(c, (sink) => uploadFloor(c, sink));
+      c.say(`  U capped = ${u.seconds.toFixed(2)} s (${(u.sentBytes / MIB / u.seconds).toFixed(1)} MiB/s)`);
+      const m = await withCappedSink(c, (sink) => mirrorOnce(c, sink, r));
+      c.say(
+        `  mirror capped = ${m.seconds.toFixed(2)} s (start-up ${m.startUpSeconds.toFixed(2)} s), ratio to ` +
+          `the limit ${((m.seconds - m.startUpSeconds) / sinkLimitSeconds).toFixed(3)}, the sink idle ` +
+          `${m.idleSeconds.toFixed(2)} s, Azurite's answer after a Put Page body ${m.answerMs.toFixed(0)} ms (median)`,
+      );
+      mirrors.push({ ...m, uploadOnlySeconds: u.seconds });
+    }
+    // The earlier approach after every mirror round: its gigabytes of temporary files must not be
+    // written back to disk while a mirror is measured.
+    for (let r = 1; r <= c.rounds; r++) {
+      const report = await withCappedSink(c, (sink) => seedOnce(c, sink, downloadUrl, r));
+      c.say(
+        `  earlier approach capped = ${report.wallSeconds.toFixed(2)} s (${JSON.stringify(report.phases)}), ` +
+          `temp disk ${report.tempDiskBytes} B, sent ${report.sentBytes} B`,
+      );
+      seeds.push(report);
     }
   } finally {
     c.boshio.seed(s.series, [entry]);
     await link.close();
   }
-  const transfers = mirrors.flatMap((m) => (m.transfer === undefined ? [] : [m.transfer]));
+  const samples: CappedSample[] = mirrors.map((m, i) => ({
+    seconds: round(m.seconds),
+    startUpSeconds: round(m.startUpSeconds),
+    ratioToSinkLimit: round((m.seconds - m.startUpSeconds) / sinkLimitSeconds),
+    uploadOnlySeconds: round(m.uploadOnlySeconds),
+    ratioToCappedFloor: round(
+      (m.seconds - m.startUpSeconds) /
+        Math.max(m.uploadOnlySeconds, s.archiveBytes / PRODUCTION_CAPS.downloadBytesPerSecond),
+    ),
+    seedApproachSeconds: round(seeds[i]!.wallSeconds),
+    putPageIdleSeconds: round(m.idleSeconds),
+    sinkAnswerMs: round(m.answerMs, 1),
+  }));
+  const transfers = mirrors.flatMap((m) => (m.transferSeconds === undefined ? [] : [m.transferSeconds]));
   const ratio = median(samples.map((x) => x.ratioToSinkLimit));
   return {
     putPageMiBps: PRODUCTION_CAPS.putPageBytesPerSecond / MIB,
@@ -278,13 +336,13 @@ export async function measureCapped(c: Ctx): Promise<CappedResult> {
     ratioToSinkLimit: round(ratio),
     uploadOnlySeconds: round(median(samples.map((x) => x.uploadOnlySeconds))),
     ratioToCappedFloor: round(median(samples.map((x) => x.ratioToCappedFloor))),
-    sentBytes: Math.max(...mirrors.map((m) => m.sent)),
-    peakRssMiB: round(Math.max(...mirrors.map((m) => m.rss)), 1),
+    sentBytes: Math.max(...mirrors.map((m) => m.sentBytes)),
+    peakRssMiB: round(Math.max(...mirrors.map((m) => m.peakRssMiB)), 1),
     putPageIdleSeconds: round(median(samples.map((x) => x.putPageIdleSeconds))),
     sinkAnswerMs: round(median(samples.map((x) => x.sinkAnswerMs)), 1),
     sinkChecksum: SINK_CHECKSUM,
     seedApproachSeconds: round(median(samples.map((x) => x.seedApproachSeconds))),
-    seedApproach: seed!,
+    seedApproach: seeds[seeds.length - 1]!,
     rounds: c.rounds,
     samples,
     met: { ratioToSinkLimit: ratio <= SINK_TARGET },
