@@ -239,8 +239,9 @@ async function world(o: SoakOptions, series: string[]): Promise<World> {
       BASM_STEMCELL_SERIES: series.join(','),
       // Once a year: the schedule must not add requests of its own.
       BASM_SCHEDULE: '0 0 0 1 1 *',
-      // Messages deferred behind a live lease come back when it would have expired.
-      BASM_LEASE_SECONDS: '10',
+      // Messages deferred behind a live lease come back when it would have expired, and each run's
+      // watchdog 2 s after that: short, so the cases wait little for the queue to settle.
+      BASM_LEASE_SECONDS: '3',
     },
     blobs: BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(CONTAINER),
     async stop() {
@@ -248,6 +249,15 @@ async function world(o: SoakOptions, series: string[]): Promise<World> {
       await azurite.stop();
     },
   };
+}
+
+/** Until the request queue holds no message, delayed ones (continuations, watchdogs) included. */
+async function queueSettled(w: World): Promise<void> {
+  const queue = new QueueClient(w.azurite.connectionString, REQUEST_QUEUE);
+  await until('the request queue to empty', 5 * 60_000, async () => {
+    const p = await queue.getProperties();
+    return (p.approximateMessagesCount ?? 0) === 0 ? true : undefined;
+  });
 }
 
 function snapshot(s: HostStats): SoakSnapshot {
@@ -280,6 +290,8 @@ async function sequential(o: SoakOptions): Promise<SequentialResult> {
       allStaged &&= job.status === 'staged';
       // The staged blob goes (outside the host), so Azurite's memory does not pile up.
       await w.blobs.getPageBlobClient(`${s.series}/${v}.vhd`).deleteIfExists();
+      // Sampled once the mirror's watchdog has come and gone: not while it is being handled.
+      await queueSettled(w);
       after.push(await host.stats());
       const last = after[after.length - 1]!;
       o.say(
@@ -340,11 +352,7 @@ async function concurrentRequests(o: SoakOptions): Promise<ConcurrentRequestsRes
     );
     const job = await finished(host.url, s.series, version);
     // Every message handled: the ones deferred behind the lease have come back and found the job done.
-    const queue = new QueueClient(w.azurite.connectionString, REQUEST_QUEUE);
-    await until('the request queue to empty', 5 * 60_000, async () => {
-      const p = await queue.getProperties();
-      return (p.approximateMessagesCount ?? 0) === 0 ? true : undefined;
-    });
+    await queueSettled(w);
     const seconds = (performance.now() - t0) / 1000;
     const list = (await (await fetch(`${host.url}/api/mirror?series=${s.series}`)).json()) as {
       jobs: JobView[];
