@@ -117,6 +117,30 @@ function assertMirrored(w: World, job: Job, fx: StemcellFixture, version: string
   );
 }
 
+/** POST /api/mirror for `version` of the test series, accepted. */
+async function requestMirror(w: WorkerProcess, version: string): Promise<void> {
+  const res = await fetch(`${w.url}/api/mirror`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ series: SERIES, version }),
+  });
+  expect(res.status).toBe(202);
+}
+
+/** Waits for the job to end; it must have succeeded, mirrored once and left the VHD byte for byte. */
+async function expectMirroredIdentical(
+  w: World,
+  fx: StemcellFixture,
+  version: string,
+  galleryVersion: string,
+): Promise<Job> {
+  const done = await w.waitForJob(version, (j) => j.status === 'succeeded' || j.status === 'failed', 120_000);
+  expect(done.status, `${done.errorCode ?? ''}: ${done.errorMessage ?? ''}`).toBe('succeeded');
+  assertMirrored(w, done, fx, version, galleryVersion);
+  expect((await w.container.getBlobClient(done.blobName!).downloadToBuffer()).equals(fx.vhd)).toBe(true);
+  return done;
+}
+
 describe('worker killed with SIGKILL and restarted', () => {
   beforeAll(async () => {
     world = await startWorld();
@@ -136,12 +160,7 @@ describe('worker killed with SIGKILL and restarted', () => {
         [];
 
       let worker = await startWorker(env, cwd);
-      const res = await fetch(`${worker.url}/api/mirror`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ series: SERIES, version }),
-      });
-      expect(res.status).toBe(202);
+      await requestMirror(worker, version);
 
       const points: Array<{ point: string; when: (j: Job) => boolean; then?: () => void }> = [
         {
@@ -178,15 +197,8 @@ describe('worker killed with SIGKILL and restarted', () => {
         if (p.point === 'mid-upload') world.boshio.throttle(undefined);
         worker = await startWorker(env, cwd);
       }
-      const done = await world.waitForJob(
-        version,
-        (j) => j.status === 'succeeded' || j.status === 'failed',
-        120_000,
-      );
+      const done = await expectMirroredIdentical(world, fx, version, '3.1.0');
       await stopWorker(worker);
-      assertMirrored(world, done, fx, version, '3.1.0');
-      const blob = await world.container.getBlobClient(done.blobName!).downloadToBuffer();
-      expect(blob.equals(fx.vhd)).toBe(true);
       // The pass after the mid-upload kill completes the transfer: it must send exactly what the blob
       // lacked at its start, plus at most the Put Pages that were in flight when the worker died.
       const [, midUpload, afterUpload] = resumes;
@@ -314,12 +326,7 @@ describe('the whole instance lost mid-transfer', () => {
       // As in Azure: nothing releases a message whose instance died; it stays hidden 10 minutes.
       const env = workerEnv(world, { BASM_LOCAL_MESSAGE_LOCK_SECONDS: '600' });
       let host = await startWorker(env, cwd);
-      const res = await fetch(`${host.url}/api/mirror`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ series: SERIES, version }),
-      });
-      expect(res.status).toBe(202);
+      await requestMirror(host, version);
       const mid = await world.waitForJob(version, (j) => j.stage === 'transfer' && j.downloadedBytes > 0);
       await kill9(host);
       const killedAt = Date.now();
@@ -327,17 +334,8 @@ describe('the whole instance lost mid-transfer', () => {
       host = await startWorker(env, cwd);
       const takeOver = await nextEvent(host, 0, (e) => e.event === 'job.watchdog-take-over', 60_000);
       expect(takeOver.event.deadOwner).toBe(mid.leaseOwner);
-      const done = await world.waitForJob(
-        version,
-        (j) => j.status === 'succeeded' || j.status === 'failed',
-        120_000,
-      );
-      expect(done.status, `${done.errorCode ?? ''}: ${done.errorMessage ?? ''}`).toBe('succeeded');
+      await expectMirroredIdentical(world, fx, version, '3.6.0');
       await stopWorker(host);
-      assertMirrored(world, done, fx, version, '3.6.0');
-      expect((await world.container.getBlobClient(done.blobName!).downloadToBuffer()).equals(fx.vhd)).toBe(
-        true,
-      );
       console.log(JSON.stringify({ takeOverAfterMs: Date.parse(String(takeOver.event.time)) - killedAt }));
     },
   );
@@ -381,19 +379,10 @@ describe('an invocation that outlives functionTimeout', () => {
       const second = await nextEvent(host, timedOut.index, (e) => e.event === 'worker.started');
       expect(second.event.pid).not.toBe(first.event.pid);
       world.boshio.throttle(undefined);
-      const done = await world.waitForJob(
-        version,
-        (j) => j.status === 'succeeded' || j.status === 'failed',
-        120_000,
-      );
-      expect(done.status, `${done.errorCode ?? ''}: ${done.errorMessage ?? ''}`).toBe('succeeded');
+      const done = await expectMirroredIdentical(world, fx, version, '3.4.0');
       // The host itself never stopped: only its worker process was replaced.
       expect(host.child.exitCode).toBeNull();
       await stopWorker(host);
-      assertMirrored(world, done, fx, version, '3.4.0');
-      expect((await world.container.getBlobClient(done.blobName!).downloadToBuffer()).equals(fx.vhd)).toBe(
-        true,
-      );
       expect(done.passes).toBeGreaterThanOrEqual(2);
     },
   );
@@ -420,12 +409,7 @@ describe('a message whose invocation crashes the process on every delivery', () 
         BASM_LOCAL_MESSAGE_LOCK_SECONDS: '4',
       });
       let host = await startWorker(env, cwd);
-      const res = await fetch(`${host.url}/api/mirror`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ series: SERIES, version }),
-      });
-      expect(res.status).toBe(202);
+      await requestMirror(host, version);
       const dequeueCounts: unknown[] = [];
       let poisoned: Record<string, unknown> | undefined;
       while (!poisoned) {
