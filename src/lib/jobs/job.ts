@@ -161,9 +161,10 @@ export type WatchdogVerdict =
  * nothing for 10 minutes) and the watchdog takes the job over. Anything else means the run ended or
  * another run holds the job (with a watchdog of its own): the watchdog has nothing left to do.
  *
- * A watchdog acts on its first delivery only (`dequeueCount` 1, as the host counts): delivered
- * again, its own take-over died or failed, and the run's own message, which the host counts toward
- * the poison queue, carries the job on. Nor does a take-over send a watchdog: a job that kills
+ * A watchdog takes over on its first delivery only (`dequeueCount` 1, as the host counts):
+ * delivered again, its own take-over died or failed, and the run's own message, which the host
+ * counts toward the poison queue, carries the job on. It may defer on any delivery: one that
+ * failed to send its next look is simply delivered again. Nor does a take-over send a watchdog: a job that kills
  * every process that runs it costs at most one take-over per delivery of its message, and still
  * ends in the poison queue.
  */
@@ -175,13 +176,18 @@ export function watchdogVerdict(
   dequeueCount = 1,
 ): WatchdogVerdict {
   if (TERMINAL.has(job.status)) return { kind: 'drop', why: `job is ${job.status}` };
-  if (dequeueCount > 1)
-    return { kind: 'drop', why: `delivered ${dequeueCount} times: acts on the first only` };
   const remainingMs = job.leaseUntil === undefined ? 0 : Date.parse(job.leaseUntil) - now.getTime();
   if (remainingMs > 0) {
     if (job.leaseOwner !== watched) return { kind: 'drop', why: 'another run holds the job' };
     return { kind: 'defer', delaySeconds: Math.ceil(remainingMs / 1000) + graceSeconds };
   }
-  if (job.status === 'running') return { kind: 'take-over' };
-  return { kind: 'drop', why: `the watched run ended with the job ${job.status}` };
+  if (job.status !== 'running')
+    return { kind: 'drop', why: `the watched run ended with the job ${job.status}` };
+  if (dequeueCount > 1) {
+    return {
+      kind: 'drop',
+      why: `delivered ${dequeueCount} times: a watchdog takes over on its first delivery only`,
+    };
+  }
+  return { kind: 'take-over' };
 }

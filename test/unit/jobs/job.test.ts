@@ -83,12 +83,15 @@ describe('watchdogVerdict', () => {
     expect(watchdogVerdict(running('w/2', at(0)), 'w/1', now, 2)).toEqual({ kind: 'take-over' });
   });
 
-  it('acts on its first delivery only', () => {
+  it('takes over on its first delivery only, and defers on any', () => {
     expect(watchdogVerdict(running('w/1', at(-5)), 'w/1', now, 2, 2)).toMatchObject({
       kind: 'drop',
       why: /delivered 2 times/,
     });
-    expect(watchdogVerdict(running('w/1', at(30)), 'w/1', now, 2, 3)).toMatchObject({ kind: 'drop' });
+    expect(watchdogVerdict(running('w/1', at(30)), 'w/1', now, 2, 3)).toEqual({
+      kind: 'defer',
+      delaySeconds: 32,
+    });
   });
 
   it('ends when another run holds the job, the run ended, or the job is finished', () => {
