@@ -6,7 +6,7 @@
  * approach (seed-child) runs under the same caps for comparison, and the upload floor U under the
  * cap tells what the sink really gives on this machine.
  */
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { TableClient } from '@azure/data-tables';
@@ -110,35 +110,43 @@ function median(xs: readonly number[]): number {
 
 const round = (n: number, digits = 3): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-/** Runs seed-child in its own process; wall time and peak RSS watched from here. */
-function runSeed(
-  script: string,
-  input: SeedInput,
-): Promise<SeedReport & { wallSeconds: number; peakRssMiB: number }> {
+/** The last stdout line of `child` as JSON, once it has exited 0; its stderr tail otherwise. */
+function childJson<T>(child: ChildProcess, what: string): Promise<T> {
   return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawnTied(process.execPath, [...TRANSFER_NODE_ARGS, script, JSON.stringify(input)], {
-      env: childEnv({}, input.workDir),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     let out = '';
     let err = '';
-    let peakKiB = 0;
-    const poll = setInterval(() => (peakKiB = Math.max(peakKiB, hwmKiB(child.pid ?? 0))), 200);
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    child.once('exit', () => (peakKiB = Math.max(peakKiB, hwmKiB(child.pid ?? 0))));
     child.once('close', (code) => {
-      clearInterval(poll);
-      const wallSeconds = (performance.now() - t0) / 1000;
-      if (code !== 0) return reject(new Error(`the earlier approach failed (exit ${code}): ${err}`));
+      if (code !== 0) return reject(new Error(`${what} failed (exit ${code}): ${err}`));
       try {
-        resolve({ ...(JSON.parse(out.trim()) as SeedReport), wallSeconds, peakRssMiB: peakKiB / 1024 });
+        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as T);
       } catch (e) {
         reject(e instanceof Error ? e : new Error(String(e)));
       }
     });
   });
+}
+
+/** Runs seed-child in its own process; wall time and peak RSS watched from here. */
+async function runSeed(
+  script: string,
+  input: SeedInput,
+): Promise<SeedReport & { wallSeconds: number; peakRssMiB: number }> {
+  const t0 = performance.now();
+  const child = spawnTied(process.execPath, [...TRANSFER_NODE_ARGS, script, JSON.stringify(input)], {
+    env: childEnv({}, input.workDir),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let peakKiB = 0;
+  const poll = setInterval(() => (peakKiB = Math.max(peakKiB, hwmKiB(child.pid ?? 0))), 200);
+  child.once('exit', () => (peakKiB = Math.max(peakKiB, hwmKiB(child.pid ?? 0))));
+  try {
+    const report = await childJson<SeedReport>(child, 'the earlier approach');
+    return { ...report, wallSeconds: (performance.now() - t0) / 1000, peakRssMiB: peakKiB / 1024 };
+  } finally {
+    clearInterval(poll);
+  }
 }
 
 export interface CappedSink {
@@ -266,23 +274,10 @@ export async function mirrorOnce(
  * a Put Page in 36-56 ms against 19-29.
  */
 function mirrorInChild(input: CappedMirrorInput): Promise<CappedMirror> {
-  return new Promise((resolve, reject) => {
-    const child = spawnTied(process.execPath, [MIRROR_CHILD, JSON.stringify(input)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-    child.once('close', (code) => {
-      if (code !== 0) return reject(new Error(`the capped mirror's process failed (exit ${code}): ${err}`));
-      try {
-        resolve(JSON.parse(out.trim().split('\n').pop() ?? '') as CappedMirror);
-      } catch (e) {
-        reject(e instanceof Error ? e : new Error(String(e)));
-      }
-    });
+  const child = spawnTied(process.execPath, [MIRROR_CHILD, JSON.stringify(input)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  return childJson<CappedMirror>(child, "the capped mirror's process");
 }
 
 /** The earlier approach under the same caps, its blob checked to hold every non-zero run. */

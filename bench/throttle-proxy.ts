@@ -66,6 +66,9 @@ export interface BlobPutStats {
   answerWaits: number[];
 }
 
+/** What the proxy counts itself; the idle time comes from the blob's pacer. */
+type PutCounts = Omit<BlobPutStats, 'idleSeconds'>;
+
 export interface ThrottleProxy {
   /** http://127.0.0.1:PORT */
   readonly url: string;
@@ -112,22 +115,19 @@ export async function startThrottleProxy(o: ThrottleProxyOptions): Promise<Throt
   const blobPacers = new Map<string, Pacer>();
   const responsePacer =
     o.responseBytesPerSecond === undefined ? undefined : new Pacer(o.responseBytesPerSecond);
-  const stats = new Map<string, BlobPutStats>();
+  const stats = new Map<string, PutCounts>();
   const sockets = new Set<Socket>();
   let responseBytes = 0;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://proxy');
     let pace: ((n: number) => Promise<void>) | undefined;
-    let count: (n: number) => void = () => undefined;
-    let stat: BlobPutStats | undefined;
+    let stat: PutCounts | undefined;
     if (isPutPage(req, url)) {
       const blob = url.pathname;
-      const s = stats.get(blob) ?? { puts: 0, bytes: 0, idleSeconds: 0, answerWaits: [] };
-      stats.set(blob, s);
-      s.puts++;
-      count = (n) => (s.bytes += n);
-      stat = s;
+      stat = stats.get(blob) ?? { puts: 0, bytes: 0, answerWaits: [] };
+      stats.set(blob, stat);
+      stat.puts++;
       if (o.putPageBytesPerSecond !== undefined) {
         let p = blobPacers.get(blob);
         if (!p) blobPacers.set(blob, (p = new Pacer(o.putPageBytesPerSecond)));
@@ -161,7 +161,9 @@ export async function startThrottleProxy(o: ThrottleProxyOptions): Promise<Throt
     res.once('close', () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    await pump(req, upstream, pace, count);
+    await pump(req, upstream, pace, (n) => {
+      if (stat) stat.bytes += n;
+    });
     upstream.end();
     const forwarded = performance.now();
     const up = await answered;
