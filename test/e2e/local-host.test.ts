@@ -230,6 +230,14 @@ describe('queue poller (in-process, against Azurite)', () => {
     return { ...p, lines, invocations: () => count.n };
   }
 
+  /** Waits for the poison queue to exist and hold messages; their texts as peeked. */
+  const movedToPoison = (poison: QueueClient) =>
+    waitFor('the message in the poison queue', async () => {
+      if (!(await poison.exists())) return undefined;
+      const p = await poison.peekMessages({ numberOfMessages: 32 });
+      return p.peekedMessageItems.length > 0 ? p.peekedMessageItems : undefined;
+    });
+
   const events = (lines: Array<{ level: string; line: string }>, event: string) =>
     lines.filter((l) => (JSON.parse(l.line) as { event: string }).event === event);
 
@@ -240,11 +248,7 @@ describe('queue poller (in-process, against Azurite)', () => {
     const raw = '{"series":"bosh-azure-hyperv-ubuntu-jammy-go_agent","version":"1.682"}';
     await queue.sendMessage(raw);
     await poller.start();
-    const moved = await waitFor('the message in the poison queue', async () => {
-      if (!(await poison!.exists())) return undefined;
-      const p = await poison!.peekMessages({ numberOfMessages: 32 });
-      return p.peekedMessageItems.length > 0 ? p.peekedMessageItems : undefined;
-    });
+    const moved = await movedToPoison(poison!);
     expect(await poller.stop(5000)).toBe(true);
     expect(moved.map((m) => m.messageText)).toEqual([raw]);
     expect(invocations()).toBe(0);
@@ -271,11 +275,7 @@ describe('queue poller (in-process, against Azurite)', () => {
       (await queue.peekMessages()).peekedMessageItems.length > 0 ? true : undefined,
     );
     await poller.start();
-    const moved = await waitFor('the message in the poison queue', async () => {
-      if (!(await poison!.exists())) return undefined;
-      const p = await poison!.peekMessages({ numberOfMessages: 32 });
-      return p.peekedMessageItems.length > 0 ? p.peekedMessageItems : undefined;
-    });
+    const moved = await movedToPoison(poison!);
     expect(await poller.stop(5000)).toBe(true);
     expect(moved.map((m) => m.messageText)).toEqual([text]);
     expect(invocations()).toBe(0);

@@ -872,24 +872,21 @@ describe.runIf(!!bin)('infra/, compiled by the Bicep CLI', () => {
         );
       });
       expect(roleProblems(broad).join('\n')).toMatch(/Contributor is far broader/);
-      const accountWide = mutate(
-        t,
-        (c) =>
-          (rbac(c, 'Storage Queue Data Contributor').scope =
-            "[resourceId('Microsoft.Storage/storageAccounts', parameters('hostStorageName'))]"),
-      );
-      expect(roleProblems(accountWide).join('\n')).toMatch(
-        /Storage Queue Data Contributor belongs on one queues, not wider/,
-      );
-      const tableWide = mutate(
-        t,
-        (c) =>
-          (rbac(c, 'Storage Table Data Contributor').scope =
-            "[resourceId('Microsoft.Storage/storageAccounts', parameters('hostStorageName'))]"),
-      );
-      expect(roleProblems(tableWide).join('\n')).toMatch(
-        /Storage Table Data Contributor belongs on one tables, not wider/,
-      );
+      // A data role on the whole account instead of the one queue or table it is for.
+      for (const [role, kind] of [
+        ['Storage Queue Data Contributor', 'queues'],
+        ['Storage Table Data Contributor', 'tables'],
+      ] as const) {
+        const accountWide = mutate(
+          t,
+          (c) =>
+            (rbac(c, role).scope =
+              "[resourceId('Microsoft.Storage/storageAccounts', parameters('hostStorageName'))]"),
+        );
+        expect(roleProblems(accountWide).join('\n')).toMatch(
+          new RegExp(`${role} belongs on one ${kind}, not wider`),
+        );
+      }
       const wide = mutate(
         t,
         (c) => delete rbac(c, 'Custom role Stemcell mirror gallery image publisher').scope,
